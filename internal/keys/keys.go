@@ -1,0 +1,194 @@
+// Package keys is the crypto engine contract: key specifications, algorithms
+// and the Provider interface that software and PKCS#11 engines implement.
+//
+// It knows nothing of HTTP, the wire format, the store or vaults. Inputs are
+// raw bytes (digests, plaintexts); private material crosses this boundary
+// only as secret.Bytes inside Material, which the caller seals before it is
+// stored.
+package keys
+
+import (
+	"context"
+	"crypto"
+	"errors"
+	"fmt"
+
+	"github.com/keywarden/keywarden/internal/secret"
+)
+
+// Type is a key family, without protection level.
+type Type string
+
+// Key families.
+const (
+	RSA Type = "RSA"
+	EC  Type = "EC"
+	Oct Type = "oct"
+)
+
+// Curve is an elliptic curve name as JOSE spells it.
+type Curve string
+
+// Supported curves.
+const (
+	P256  Curve = "P-256"
+	P384  Curve = "P-384"
+	P521  Curve = "P-521"
+	P256K Curve = "P-256K"
+)
+
+// Protection is where key material lives and is used.
+type Protection string
+
+// Protection levels.
+const (
+	Software Protection = "software"
+	HSM      Protection = "hsm"
+)
+
+// Spec describes a key to generate or the shape of an existing key.
+type Spec struct {
+	// Type is the key family.
+	Type Type
+	// Size is the RSA modulus or AES key length in bits; zero for EC.
+	Size int
+	// Curve is the EC curve; empty for RSA and oct.
+	Curve Curve
+	// PublicExponent is the RSA public exponent; zero means 65537.
+	PublicExponent int
+	// Protection is software or hsm.
+	Protection Protection
+}
+
+// SignatureAlgorithm is a JOSE signature algorithm name (RS256, ES256K, ...).
+type SignatureAlgorithm string
+
+// Signature algorithms.
+const (
+	RS256  SignatureAlgorithm = "RS256"
+	RS384  SignatureAlgorithm = "RS384"
+	RS512  SignatureAlgorithm = "RS512"
+	PS256  SignatureAlgorithm = "PS256"
+	PS384  SignatureAlgorithm = "PS384"
+	PS512  SignatureAlgorithm = "PS512"
+	ES256  SignatureAlgorithm = "ES256"
+	ES384  SignatureAlgorithm = "ES384"
+	ES512  SignatureAlgorithm = "ES512"
+	ES256K SignatureAlgorithm = "ES256K"
+)
+
+// EncryptionAlgorithm is a JOSE key-encryption algorithm name (RSA-OAEP, ...).
+type EncryptionAlgorithm string
+
+// Encryption and key-wrap algorithms.
+const (
+	RSA15      EncryptionAlgorithm = "RSA1_5"
+	RSAOAEP    EncryptionAlgorithm = "RSA-OAEP"
+	RSAOAEP256 EncryptionAlgorithm = "RSA-OAEP-256"
+)
+
+// CipherInput is the input of Encrypt and Decrypt.
+type CipherInput struct {
+	// Algorithm selects the construction.
+	Algorithm EncryptionAlgorithm
+	// Value is the plaintext (Encrypt) or ciphertext (Decrypt).
+	Value []byte
+	// IV, AAD and Tag are used by AES modes only.
+	IV, AAD, Tag []byte
+}
+
+// CipherOutput is the result of Encrypt. Decrypt returns the plaintext only.
+type CipherOutput struct {
+	// Value is the ciphertext.
+	Value []byte
+	// IV, AAD and Tag are set by AES modes only.
+	IV, AAD, Tag []byte
+}
+
+// Material is the provider's representation of one key version: the public
+// half, and the private half as the provider needs it to load the key again
+// (PKCS#8 DER for software keys; an object reference for HSM keys). The
+// caller seals Private before storing it.
+type Material struct {
+	// Spec is the shape of the key (Size and Curve filled in).
+	Spec Spec
+	// Public is the public key: *rsa.PublicKey or *ECPublicKey; nil for oct.
+	Public crypto.PublicKey
+	// Private is the provider-specific private representation.
+	Private secret.Bytes
+}
+
+// Provider creates and loads keys of one protection level. Implementations
+// are safe for concurrent use.
+type Provider interface {
+	// Generate creates a new key. Errors: *InputError for an unsupported spec.
+	Generate(ctx context.Context, spec Spec) (Material, error)
+	// Import takes a private key given by a client (*rsa.PrivateKey,
+	// *ECPrivateKey, or secret.Bytes for oct) and returns its Material.
+	// It validates the key (RSA Validate, EC point on curve and matching D).
+	// Errors: *InputError for an invalid or unsupported key.
+	Import(ctx context.Context, spec Spec, private any) (Material, error)
+	// Load turns stored Material into a usable Key. Errors: ErrCorrupt.
+	Load(ctx context.Context, m Material) (Key, error)
+}
+
+// Key is a loaded key version, usable for cryptographic operations. Digest
+// and length validation happen here and fail with *InputError.
+type Key interface {
+	// Spec returns the key's shape.
+	Spec() Spec
+	// Public returns the public key (*rsa.PublicKey or *ECPublicKey); nil
+	// for oct keys.
+	Public() crypto.PublicKey
+	// Sign signs a caller-computed digest. ECDSA signatures are raw r||s at
+	// full curve length; PSS salt length equals the hash length.
+	Sign(ctx context.Context, alg SignatureAlgorithm, digest []byte) ([]byte, error)
+	// Verify reports whether sig is a valid signature of digest. An invalid
+	// signature is (false, nil), not an error.
+	Verify(ctx context.Context, alg SignatureAlgorithm, digest, sig []byte) (bool, error)
+	// Encrypt encrypts (or wraps) in.Value.
+	Encrypt(ctx context.Context, in CipherInput) (CipherOutput, error)
+	// Decrypt decrypts (or unwraps) in.Value. A failed decryption is an
+	// *InputError that reveals nothing about the plaintext.
+	Decrypt(ctx context.Context, in CipherInput) (secret.Bytes, error)
+}
+
+// InputError reports input a key cannot accept: wrong algorithm for the key
+// type, digest of the wrong length, plaintext too long, failed decryption.
+// Its message is safe to show to the client and never holds secret input.
+type InputError struct {
+	// Msg is the client-safe description.
+	Msg string
+}
+
+func (e *InputError) Error() string { return e.Msg }
+
+// Inputf returns an *InputError with a formatted message.
+func Inputf(format string, args ...any) error {
+	return &InputError{Msg: fmt.Sprintf(format, args...)}
+}
+
+// ErrCorrupt reports stored material that cannot be loaded.
+var ErrCorrupt = errors.New("keys: stored key material is corrupt")
+
+// ErrUnavailable reports that the provider (an HSM) cannot serve right now;
+// the request may be retried.
+var ErrUnavailable = errors.New("keys: key provider unavailable")
+
+// ECPublicKey is an elliptic-curve public key on any supported curve,
+// including P-256K, which crypto/ecdsa does not offer.
+type ECPublicKey struct {
+	// Curve names the curve.
+	Curve Curve
+	// X and Y are the affine coordinates, big-endian, left-padded to the
+	// curve's field length.
+	X, Y []byte
+}
+
+// ECPrivateKey is an elliptic-curve private key given for import.
+type ECPrivateKey struct {
+	// Public is the public point.
+	Public ECPublicKey
+	// D is the private scalar, big-endian.
+	D secret.Bytes
+}

@@ -1,0 +1,232 @@
+// Package store is the transactional persistence contract of Keywarden:
+// record types and the Store interface that the embedded (bbolt) and
+// PostgreSQL backends implement.
+//
+// Records hold only sealed secrets: private key material and other secrets
+// are sealed under the root key by the caller before a record reaches a
+// Store. This package imports no backend and knows nothing of HTTP.
+package store
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+)
+
+// SchemaVersion is the store schema this binary writes. A store whose schema
+// is newer is refused with ErrSchemaTooNew.
+const SchemaVersion = 1
+
+// Errors returned by every implementation.
+var (
+	// ErrNotFound reports a missing record. Never (nil, nil).
+	ErrNotFound = errors.New("store: not found")
+	// ErrSchemaTooNew reports a store written by a newer Keywarden.
+	ErrSchemaTooNew = errors.New("store: schema is newer than this binary")
+	// ErrClosed reports use of a closed store.
+	ErrClosed = errors.New("store: closed")
+)
+
+// Store is a transactional store. Implementations are safe for concurrent
+// use; Update transactions are serialisable and durable when Update returns
+// nil (no acknowledged write is lost on a crash).
+type Store interface {
+	// View runs fn in a read-only transaction.
+	View(ctx context.Context, fn func(Tx) error) error
+	// Update runs fn in a read-write transaction, committing if fn returns
+	// nil and rolling back otherwise. fn may be retried and must be free of
+	// side effects outside the transaction.
+	Update(ctx context.Context, fn func(Tx) error) error
+	// Close releases the store.
+	Close() error
+}
+
+// Page selects a slice of an ordered listing.
+type Page struct {
+	// After is the exclusive lower bound of the sort key ("" = from start).
+	After string
+	// Limit is the maximum number of records; zero means no limit.
+	Limit int
+}
+
+// Tx is one transaction. Names of keys are matched case-insensitively: an
+// implementation folds them with Fold. Read methods in a write transaction
+// see the transaction's own writes.
+type Tx interface {
+	// Vault returns the vault named name. Errors: ErrNotFound.
+	Vault(name string) (Vault, error)
+	// Vaults lists all vaults ordered by name.
+	Vaults() ([]Vault, error)
+	// PutVault creates or replaces a vault.
+	PutVault(v Vault) error
+	// DeleteVault removes a vault record (callers check it holds no keys).
+	// Errors: ErrNotFound.
+	DeleteVault(name string) error
+
+	// Key returns a key of a vault, active or soft-deleted. Errors:
+	// ErrNotFound.
+	Key(vault, name string) (Key, error)
+	// Keys lists keys of a vault ordered by Fold(name); deleted selects
+	// soft-deleted keys (true) or active ones (false). Page.After is a
+	// folded name.
+	Keys(vault string, deleted bool, p Page) ([]Key, error)
+	// PutKey creates or replaces a key record.
+	PutKey(k Key) error
+	// DeleteKey removes a key and all its versions (purge). Errors:
+	// ErrNotFound.
+	DeleteKey(vault, name string) error
+
+	// Version returns one version of a key. Errors: ErrNotFound.
+	Version(vault, name, id string) (Version, error)
+	// Versions lists versions of a key ordered by ID. Page.After is an ID.
+	Versions(vault, name string, p Page) ([]Version, error)
+	// PutVersion creates or replaces a version record.
+	PutVersion(v Version) error
+
+	// Principal returns a principal by client id. Errors: ErrNotFound.
+	Principal(clientID string) (Principal, error)
+	// Principals lists all principals ordered by client id.
+	Principals() ([]Principal, error)
+	// PutPrincipal creates or replaces a principal.
+	PutPrincipal(p Principal) error
+	// DeletePrincipal removes a principal. Errors: ErrNotFound.
+	DeletePrincipal(clientID string) error
+
+	// Blob returns a named system blob (sealed token-signing key, ...).
+	// Errors: ErrNotFound.
+	Blob(name string) ([]byte, error)
+	// PutBlob creates or replaces a named system blob.
+	PutBlob(name string, data []byte) error
+}
+
+// Vault is a named container of keys.
+type Vault struct {
+	// Name is the vault name, lowercase, also the first label of its host.
+	Name string
+	// SKU is standard, premium or managedhsm.
+	SKU string
+	// RetentionDays is the soft-delete retention (7..90).
+	RetentionDays int
+	// PurgeProtection forbids purging before the retention ends.
+	PurgeProtection bool
+	// Created is the creation time.
+	Created time.Time
+}
+
+// Key is a key name in a vault with its key-level state.
+type Key struct {
+	// Vault is the owning vault's name.
+	Vault string
+	// Name is the key name in the case used at creation.
+	Name string
+	// Current is the ID of the current (latest) version.
+	Current string
+	// Created and Updated are key-level timestamps.
+	Created, Updated time.Time
+	// Deleted is non-nil while the key is soft-deleted.
+	Deleted *Deletion
+	// RotationPolicy is the key's rotation policy; nil when never set.
+	RotationPolicy *RotationPolicy
+}
+
+// Deletion records a soft delete.
+type Deletion struct {
+	// Date is when the key was deleted.
+	Date time.Time
+	// ScheduledPurge is when the key will be purged by the system.
+	ScheduledPurge time.Time
+}
+
+// RotationPolicy is a key's rotation policy.
+type RotationPolicy struct {
+	// Actions are the lifetime actions.
+	Actions []LifetimeAction
+	// ExpiryTime is the ISO-8601 duration applied as exp of new versions.
+	ExpiryTime string
+	// Created and Updated are the policy's timestamps.
+	Created, Updated time.Time
+}
+
+// LifetimeAction is one trigger/action pair of a rotation policy.
+type LifetimeAction struct {
+	// Type is "Rotate" or "Notify".
+	Type string
+	// TimeAfterCreate and TimeBeforeExpiry are ISO-8601 durations; exactly
+	// one is set.
+	TimeAfterCreate, TimeBeforeExpiry string
+}
+
+// Version is one immutable key version plus its mutable attributes.
+type Version struct {
+	// Vault, Name and ID locate the version; Name is the key's name as
+	// stored in Key.Name.
+	Vault, Name, ID string
+	// Type is RSA, EC or oct; Protection is software or hsm.
+	Type, Protection string
+	// Size is the RSA/AES size in bits; Curve the EC curve.
+	Size  int
+	Curve string
+	// Public is the public key as PKIX DER (RSA, NIST EC) or uncompressed
+	// point (P-256K); empty for oct.
+	Public []byte
+	// SealedPrivate is the private material sealed under the root key.
+	SealedPrivate []byte
+	// Enabled, NotBefore and Expires are the version's validity attributes.
+	Enabled   bool
+	NotBefore *time.Time
+	Expires   *time.Time
+	// Ops are the permitted key operations.
+	Ops []string
+	// Tags are the version's tags.
+	Tags map[string]string
+	// Exportable and ReleasePolicy govern secure key release.
+	Exportable    bool
+	ReleasePolicy *ReleasePolicy
+	// Created and Updated are the version's timestamps.
+	Created, Updated time.Time
+}
+
+// ReleasePolicy is a secure key release policy document.
+type ReleasePolicy struct {
+	// ContentType is the policy's content type.
+	ContentType string
+	// Immutable forbids later changes.
+	Immutable bool
+	// Data is the policy document.
+	Data []byte
+}
+
+// Principal is a service principal of the built-in token issuer.
+type Principal struct {
+	// ClientID is the principal's client (application) id.
+	ClientID string
+	// ObjectID is the principal's object id (the oid claim).
+	ObjectID string
+	// Name is a display name.
+	Name string
+	// Disabled principals cannot obtain or use tokens.
+	Disabled bool
+	// Secrets are the principal's client secrets, hashed.
+	Secrets []Credential
+	// Roles are coarse role names held until role assignments exist.
+	Roles []string
+	// Created is the creation time.
+	Created time.Time
+}
+
+// Credential is one hashed client secret.
+type Credential struct {
+	// ID identifies the credential.
+	ID string
+	// Hash is a slow hash of the secret (self-describing encoding).
+	Hash string
+	// Expires is the optional expiry.
+	Expires *time.Time
+	// Created is the creation time.
+	Created time.Time
+}
+
+// Fold returns the case-folded form of a key name used for lookups and
+// ordering.
+func Fold(name string) string { return strings.ToLower(name) }
