@@ -1,0 +1,258 @@
+// Package config loads Keywarden's one typed, validated configuration from a
+// JSON file and KEYWARDEN_* environment overrides.
+//
+// Secrets are never inline: the root key and the TLS private key are given
+// as file paths. Other packages receive their part of Config from cmd and
+// never read files or the environment themselves.
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the server's configuration.
+type Config struct {
+	// DataDir holds the store, the root key (by default) and dev files.
+	DataDir string `json:"dataDir"`
+	// Listen is the TLS listen address, host:port.
+	Listen string `json:"listen"`
+	// PublicPort is the port clients use in URLs; 0 means the Listen port.
+	PublicPort int `json:"publicPort"`
+	// DNSSuffix is the parent domain of vault hosts: {vault}.{DNSSuffix}.
+	DNSSuffix string `json:"dnsSuffix"`
+	// TenantID is the tenant of the built-in token issuer.
+	TenantID string `json:"tenantId"`
+	// Resource is the token audience named in the bare-origin challenge;
+	// empty means https://{DNSSuffix}:{PublicPort}.
+	Resource string `json:"resource"`
+	// DefaultVault is the vault served at the bare origin ("" for none).
+	DefaultVault string `json:"defaultVault"`
+	// Vaults are created at start if missing.
+	Vaults []Vault `json:"vaults"`
+	// TLS is the operator's certificate (required by `keywarden server`).
+	TLS TLS `json:"tls"`
+	// RootKeyFile is the path of the root key; empty means
+	// {DataDir}/root.key.
+	RootKeyFile string `json:"rootKeyFile"`
+	// TokenTTL is the lifetime of issued access tokens.
+	TokenTTL Duration `json:"tokenTTL"`
+	// ShutdownTimeout bounds the drain of in-flight requests.
+	ShutdownTimeout Duration `json:"shutdownTimeout"`
+	// MaxBodyBytes bounds request bodies.
+	MaxBodyBytes int64 `json:"maxBodyBytes"`
+	// LogFormat is "text" or "json"; LogLevel is debug, info, warn, error.
+	LogFormat string `json:"logFormat"`
+	LogLevel  string `json:"logLevel"`
+}
+
+// Vault is a vault to create at start.
+type Vault struct {
+	// Name is the vault name (first label of its host).
+	Name string `json:"name"`
+	// SKU is standard, premium or managedhsm.
+	SKU string `json:"sku"`
+	// RetentionDays is the soft-delete retention, 7..90.
+	RetentionDays int `json:"retentionDays"`
+	// PurgeProtection forbids purge before the retention ends.
+	PurgeProtection bool `json:"purgeProtection"`
+}
+
+// TLS names the server certificate and key files.
+type TLS struct {
+	// CertFile is a PEM certificate chain.
+	CertFile string `json:"certFile"`
+	// KeyFile is the PEM private key (a secret: by path only).
+	KeyFile string `json:"keyFile"`
+}
+
+// Duration is a time.Duration written as a Go duration string ("1h").
+type Duration time.Duration
+
+// UnmarshalJSON parses "1h30m".
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration must be a string like \"1h\"")
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalJSON writes the duration as a string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// Defaults returns the configuration every file starts from.
+func Defaults() Config {
+	return Config{
+		DataDir:         "./keywarden-data",
+		Listen:          "127.0.0.1:8443",
+		DNSSuffix:       "localhost",
+		TokenTTL:        Duration(time.Hour),
+		ShutdownTimeout: Duration(15 * time.Second),
+		MaxBodyBytes:    1 << 20,
+		LogFormat:       "text",
+		LogLevel:        "info",
+	}
+}
+
+// Load reads path (JSON; unknown fields refused) over Defaults, applies the
+// environment overrides from getenv, and validates. Errors name the file
+// and line.
+func Load(path string, getenv func(string) string) (Config, error) {
+	c := Defaults()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return c, fmt.Errorf("config: %w", err)
+		}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&c); err != nil {
+			return c, fmt.Errorf("config: %s:%d: %w", path, lineOf(b, dec.InputOffset(), err), err)
+		}
+	}
+	if err := c.applyEnv(getenv); err != nil {
+		return c, err
+	}
+	return c, c.Validate()
+}
+
+// lineOf returns the line of the error offset (or the decoder offset).
+func lineOf(b []byte, off int64, err error) int {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		off = se.Offset
+	case errors.As(err, &te):
+		off = te.Offset
+	}
+	if off > int64(len(b)) {
+		off = int64(len(b))
+	}
+	return bytes.Count(b[:off], []byte("\n")) + 1
+}
+
+// applyEnv applies KEYWARDEN_* overrides.
+func (c *Config) applyEnv(getenv func(string) string) error {
+	if getenv == nil {
+		return nil
+	}
+	str := map[string]*string{
+		"KEYWARDEN_DATA_DIR":      &c.DataDir,
+		"KEYWARDEN_LISTEN":        &c.Listen,
+		"KEYWARDEN_DNS_SUFFIX":    &c.DNSSuffix,
+		"KEYWARDEN_TENANT_ID":     &c.TenantID,
+		"KEYWARDEN_RESOURCE":      &c.Resource,
+		"KEYWARDEN_DEFAULT_VAULT": &c.DefaultVault,
+		"KEYWARDEN_TLS_CERT_FILE": &c.TLS.CertFile,
+		"KEYWARDEN_TLS_KEY_FILE":  &c.TLS.KeyFile,
+		"KEYWARDEN_ROOT_KEY_FILE": &c.RootKeyFile,
+		"KEYWARDEN_LOG_FORMAT":    &c.LogFormat,
+		"KEYWARDEN_LOG_LEVEL":     &c.LogLevel,
+	}
+	for k, p := range str {
+		if v := getenv(k); v != "" {
+			*p = v
+		}
+	}
+	if v := getenv("KEYWARDEN_PUBLIC_PORT"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("config: KEYWARDEN_PUBLIC_PORT: %w", err)
+		}
+		c.PublicPort = n
+	}
+	return nil
+}
+
+var (
+	tenantRE = regexp.MustCompile(`^[A-Za-z0-9.-]+$`)
+	vaultRE  = regexp.MustCompile(`^[a-z][a-z0-9-]{1,22}[a-z0-9]$`)
+)
+
+// Validate checks the configuration and fills derived fields (PublicPort,
+// Resource, RootKeyFile).
+func (c *Config) Validate() error {
+	host, port, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return fmt.Errorf("config: listen %q: %w", c.Listen, err)
+	}
+	_ = host
+	if c.PublicPort == 0 {
+		if c.PublicPort, err = strconv.Atoi(port); err != nil {
+			return fmt.Errorf("config: listen %q: bad port", c.Listen)
+		}
+	}
+	if c.DataDir == "" {
+		return errors.New("config: dataDir is required")
+	}
+	if c.TenantID != "" && !tenantRE.MatchString(c.TenantID) {
+		return fmt.Errorf("config: tenantId %q: use letters, digits, dots and dashes", c.TenantID)
+	}
+	c.DNSSuffix = strings.ToLower(strings.TrimSuffix(c.DNSSuffix, "."))
+	if c.DNSSuffix == "" || strings.ContainsAny(c.DNSSuffix, ":/ ") {
+		return fmt.Errorf("config: dnsSuffix %q is not a domain name", c.DNSSuffix)
+	}
+	if c.Resource == "" {
+		c.Resource = "https://" + net.JoinHostPort(c.DNSSuffix, strconv.Itoa(c.PublicPort))
+	}
+	if !strings.HasPrefix(c.Resource, "https://") || strings.HasSuffix(c.Resource, "/") {
+		return fmt.Errorf("config: resource %q must be an https URL without a trailing slash", c.Resource)
+	}
+	if c.RootKeyFile == "" {
+		c.RootKeyFile = filepath.Join(c.DataDir, "root.key")
+	}
+	seen := map[string]bool{}
+	for i, v := range c.Vaults {
+		if !vaultRE.MatchString(v.Name) {
+			return fmt.Errorf("config: vaults[%d]: name %q: use 3-24 lowercase letters, digits and dashes", i, v.Name)
+		}
+		if seen[v.Name] {
+			return fmt.Errorf("config: vaults[%d]: duplicate name %q", i, v.Name)
+		}
+		seen[v.Name] = true
+		switch v.SKU {
+		case "standard", "premium", "managedhsm":
+		default:
+			return fmt.Errorf("config: vaults[%d]: sku %q: use standard, premium or managedhsm", i, v.SKU)
+		}
+		if v.RetentionDays < 7 || v.RetentionDays > 90 {
+			return fmt.Errorf("config: vaults[%d]: retentionDays %d: use 7 to 90", i, v.RetentionDays)
+		}
+	}
+	if c.DefaultVault != "" && !seen[c.DefaultVault] {
+		return fmt.Errorf("config: defaultVault %q is not in vaults", c.DefaultVault)
+	}
+	if c.TokenTTL < Duration(5*time.Minute+time.Second) || c.TokenTTL > Duration(24*time.Hour) {
+		return fmt.Errorf("config: tokenTTL %s: use more than 5m and at most 24h (clients refresh tokens that live under 5 minutes)", time.Duration(c.TokenTTL))
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		return fmt.Errorf("config: logFormat %q: use text or json", c.LogFormat)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("config: logLevel %q: use debug, info, warn or error", c.LogLevel)
+	}
+	if c.MaxBodyBytes < 1024 {
+		return fmt.Errorf("config: maxBodyBytes %d is too small", c.MaxBodyBytes)
+	}
+	return nil
+}

@@ -1,0 +1,217 @@
+// Package vault holds Keywarden's domain rules: vaults, keys, versions,
+// attributes, soft delete, recovery, purge, backup and restore, rotation
+// and the checks every cryptographic operation passes (enabled, key_ops,
+// not-before, expiry).
+//
+// It takes typed arguments and returns domain types and *Error values; it
+// never imports net/http, the wire format or a concrete store or key
+// backend. Time is always a parameter: only cmd owns the clock.
+package vault
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/keywarden/keywarden/internal/keys"
+	"github.com/keywarden/keywarden/internal/secret"
+	"github.com/keywarden/keywarden/internal/store"
+)
+
+// Sealer seals secrets under a key derived from the root key, binding each
+// to additional data.
+type Sealer interface {
+	// Seal encrypts plaintext bound to aad.
+	Seal(plaintext, aad []byte) ([]byte, error)
+	// Open decrypts sealed, which must have been sealed with the same aad.
+	Open(sealed, aad []byte) (secret.Bytes, error)
+}
+
+// Options are the dependencies of a Service.
+type Options struct {
+	// Store persists vaults, keys and versions.
+	Store store.Store
+	// Material seals private key material (AES-256-GCM under a root-derived key).
+	Material Sealer
+	// Backup seals backup blobs; it must not be the Material sealer.
+	Backup Sealer
+	// Software is the software key provider.
+	Software keys.Provider
+	// HSM is the HSM key provider, or nil when none is configured.
+	HSM keys.Provider
+	// Rand is the randomness source; nil means crypto/rand.Reader.
+	Rand io.Reader
+}
+
+// Service implements the key vault's domain operations. It is safe for
+// concurrent use. Parsed keys and their records are cached in memory and
+// invalidated by every write to the key through this Service.
+type Service struct {
+	store    store.Store
+	material Sealer
+	backup   Sealer
+	software keys.Provider
+	hsm      keys.Provider
+	rand     io.Reader
+
+	gen   atomic.Uint64 // bumped on every invalidation
+	mu    sync.RWMutex
+	cache map[string]*cachedKey // by cacheKey(vault, name)
+	vmu   sync.RWMutex
+	vault map[string]store.Vault
+}
+
+// New returns a Service using o's dependencies.
+func New(o Options) *Service {
+	r := o.Rand
+	if r == nil {
+		r = rand.Reader
+	}
+	return &Service{
+		store:    o.Store,
+		material: o.Material,
+		backup:   o.Backup,
+		software: o.Software,
+		hsm:      o.HSM,
+		rand:     r,
+		cache:    map[string]*cachedKey{},
+		vault:    map[string]store.Vault{},
+	}
+}
+
+// cachedKey is a key record with its loaded versions.
+type cachedKey struct {
+	key      store.Key
+	mu       sync.Mutex
+	versions map[string]*cachedVersion
+}
+
+// cachedVersion is a version record with its loaded crypto handle.
+type cachedVersion struct {
+	rec    store.Version
+	loaded atomic.Pointer[keys.Key] // set on first crypto use
+}
+
+func cacheKey(vault, name string) string { return vault + "\x00" + store.Fold(name) }
+
+// invalidate drops a key from the cache.
+func (s *Service) invalidate(vault, name string) {
+	s.gen.Add(1)
+	s.mu.Lock()
+	delete(s.cache, cacheKey(vault, name))
+	s.mu.Unlock()
+}
+
+// Vault returns a vault's settings. Errors: ErrNotFound.
+func (s *Service) Vault(ctx context.Context, name string) (Vault, error) {
+	v, err := s.storeVault(ctx, name)
+	if err != nil {
+		return Vault{}, err
+	}
+	return fromStoreVault(v), nil
+}
+
+// Vaults lists all vaults.
+func (s *Service) Vaults(ctx context.Context) ([]Vault, error) {
+	var out []Vault
+	err := s.store.View(ctx, func(tx store.Tx) error {
+		vs, err := tx.Vaults()
+		for _, v := range vs {
+			out = append(out, fromStoreVault(v))
+		}
+		return err
+	})
+	return out, err
+}
+
+// EnsureVault creates the vault v if it does not exist and otherwise applies
+// the changes the rules allow: purge protection can be turned on but never
+// off, and the retention days are fixed after creation. It returns the
+// vault as stored. Errors: ErrInvalid for bad settings.
+func (s *Service) EnsureVault(ctx context.Context, now time.Time, v Vault) (Vault, error) {
+	if err := validateVault(v); err != nil {
+		return Vault{}, err
+	}
+	var out store.Vault
+	err := s.store.Update(ctx, func(tx store.Tx) error {
+		cur, err := tx.Vault(v.Name)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			out = store.Vault{Name: v.Name, SKU: string(v.SKU), RetentionDays: v.RetentionDays, PurgeProtection: v.PurgeProtection, Created: now.UTC()}
+		case err != nil:
+			return err
+		default:
+			out = cur
+			out.PurgeProtection = cur.PurgeProtection || v.PurgeProtection
+		}
+		return tx.PutVault(out)
+	})
+	if err != nil {
+		return Vault{}, err
+	}
+	s.vmu.Lock()
+	delete(s.vault, v.Name)
+	s.vmu.Unlock()
+	return fromStoreVault(out), nil
+}
+
+func validateVault(v Vault) error {
+	if !vaultNameRE.MatchString(v.Name) {
+		return invalidf("Vault name %q is invalid: use 3-24 characters, lowercase letters, digits and dashes, starting with a letter.", v.Name)
+	}
+	switch v.SKU {
+	case Standard, Premium, ManagedHSM:
+	default:
+		return invalidf("Vault SKU %q is invalid: use standard, premium or managedhsm.", v.SKU)
+	}
+	if v.RetentionDays < 7 || v.RetentionDays > 90 {
+		return invalidf("Soft delete retention of %d days is invalid: use 7 to 90 days.", v.RetentionDays)
+	}
+	return nil
+}
+
+func fromStoreVault(v store.Vault) Vault {
+	return Vault{Name: v.Name, SKU: SKU(v.SKU), RetentionDays: v.RetentionDays, PurgeProtection: v.PurgeProtection, Created: v.Created}
+}
+
+// storeVault returns a vault record, cached.
+func (s *Service) storeVault(ctx context.Context, name string) (store.Vault, error) {
+	s.vmu.RLock()
+	v, ok := s.vault[name]
+	s.vmu.RUnlock()
+	if ok {
+		return v, nil
+	}
+	err := s.store.View(ctx, func(tx store.Tx) error {
+		var err error
+		v, err = tx.Vault(name)
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Vault{}, vaultNotFound(name)
+	}
+	if err != nil {
+		return store.Vault{}, fmt.Errorf("vault: read vault %s: %w", name, err)
+	}
+	s.vmu.Lock()
+	s.vault[name] = v
+	s.vmu.Unlock()
+	return v, nil
+}
+
+// RandomBytes returns count (1..128) random bytes.
+func (s *Service) RandomBytes(count int) ([]byte, error) {
+	if count < 1 || count > 128 {
+		return nil, invalidf("The value of 'count' is invalid: %d. It must be between 1 and 128.", count)
+	}
+	b := make([]byte, count)
+	if _, err := io.ReadFull(s.rand, b); err != nil {
+		return nil, fmt.Errorf("vault: random bytes: %w", err)
+	}
+	return b, nil
+}

@@ -1,0 +1,204 @@
+package vault
+
+import (
+	"crypto"
+	"time"
+
+	"github.com/keywarden/keywarden/internal/keys"
+)
+
+// SKU is a vault's service tier.
+type SKU string
+
+// Vault SKUs.
+const (
+	Standard   SKU = "standard"
+	Premium    SKU = "premium"
+	ManagedHSM SKU = "managedhsm"
+)
+
+// Vault is a vault's settings.
+type Vault struct {
+	// Name is the vault's name, lowercase, the first label of its host.
+	Name string
+	// SKU is the tier.
+	SKU SKU
+	// RetentionDays is the soft-delete retention, 7..90.
+	RetentionDays int
+	// PurgeProtection forbids purge before the retention ends.
+	PurgeProtection bool
+	// Created is the creation time.
+	Created time.Time
+}
+
+// RecoveryLevel returns the Azure DeletionRecoveryLevel of the vault.
+func (v Vault) RecoveryLevel() string {
+	custom := v.RetentionDays < 90
+	switch {
+	case custom && v.PurgeProtection:
+		return "CustomizedRecoverable"
+	case custom:
+		return "CustomizedRecoverable+Purgeable"
+	case v.PurgeProtection:
+		return "Recoverable"
+	default:
+		return "Recoverable+Purgeable"
+	}
+}
+
+// Operation is a JSON Web Key operation as listed in key_ops.
+type Operation string
+
+// Key operations.
+const (
+	OpEncrypt   Operation = "encrypt"
+	OpDecrypt   Operation = "decrypt"
+	OpSign      Operation = "sign"
+	OpVerify    Operation = "verify"
+	OpWrapKey   Operation = "wrapKey"
+	OpUnwrapKey Operation = "unwrapKey"
+	OpImport    Operation = "import"
+	OpExport    Operation = "export"
+)
+
+// Ref names a key version: an empty Version means the current version.
+type Ref struct {
+	// Vault is the vault name.
+	Vault string
+	// Name is the key name (matched case-insensitively).
+	Name string
+	// Version is the version id, or empty for the current version.
+	Version string
+}
+
+// ReleasePolicy is a secure key release policy.
+type ReleasePolicy struct {
+	// ContentType is the policy document's content type.
+	ContentType string
+	// Immutable forbids later changes.
+	Immutable bool
+	// Data is the policy document.
+	Data []byte
+}
+
+// KeyVersion is one version of a key as clients see it: public part,
+// attributes and tags. It never holds private material.
+type KeyVersion struct {
+	// Name is the key name in the case used at creation.
+	Name string
+	// Version is the 32-hex-character version id.
+	Version string
+	// Spec is the key's shape; Spec.Protection tells software or hsm.
+	Spec keys.Spec
+	// Public is *rsa.PublicKey or *keys.ECPublicKey; nil for oct.
+	Public crypto.PublicKey
+	// Ops are the permitted operations.
+	Ops []Operation
+	// Enabled, NotBefore and Expires are the validity attributes.
+	Enabled   bool
+	NotBefore *time.Time
+	Expires   *time.Time
+	// Created and Updated are the version's timestamps.
+	Created, Updated time.Time
+	// Tags are the version's tags.
+	Tags map[string]string
+	// Exportable and ReleasePolicy govern secure key release.
+	Exportable    bool
+	ReleasePolicy *ReleasePolicy
+	// RecoveryLevel and RecoverableDays reflect the vault's settings.
+	RecoveryLevel   string
+	RecoverableDays int
+}
+
+// DeletedKey is the current version of a soft-deleted key with its deletion
+// dates.
+type DeletedKey struct {
+	KeyVersion
+	// DeletedDate is when the key was deleted.
+	DeletedDate time.Time
+	// ScheduledPurgeDate is when the system purges it.
+	ScheduledPurgeDate time.Time
+}
+
+// Attributes are the settable attributes of a version. Nil fields are left
+// as they are (update) or take their defaults (create).
+type Attributes struct {
+	// Enabled defaults to true.
+	Enabled *bool
+	// NotBefore and Expires bound the version's validity.
+	NotBefore *time.Time
+	Expires   *time.Time
+	// Exportable may only be set at create/import.
+	Exportable *bool
+}
+
+// CreateParams describe a key to generate.
+type CreateParams struct {
+	// Spec is the key's type, size/curve and protection. Zero Size/Curve
+	// take Azure's defaults (RSA 2048, P-256).
+	Spec keys.Spec
+	// Ops are the permitted operations; nil takes the type's default.
+	Ops []Operation
+	// Attributes are the initial attributes.
+	Attributes Attributes
+	// Tags are the version's tags.
+	Tags map[string]string
+	// ReleasePolicy is the release policy, if any.
+	ReleasePolicy *ReleasePolicy
+}
+
+// ImportParams describe a key brought by the client.
+type ImportParams struct {
+	// Spec gives the type and protection; size/curve come from the key.
+	Spec keys.Spec
+	// Private is *rsa.PrivateKey, *keys.ECPrivateKey or secret.Bytes (oct).
+	Private any
+	// Ops are the permitted operations; nil takes the type's default.
+	Ops []Operation
+	// Attributes are the initial attributes.
+	Attributes Attributes
+	// Tags are the version's tags.
+	Tags map[string]string
+	// ReleasePolicy is the release policy, if any.
+	ReleasePolicy *ReleasePolicy
+}
+
+// UpdateParams change a version's mutable state. Nil fields are unchanged.
+type UpdateParams struct {
+	// Ops replaces key_ops when non-nil.
+	Ops []Operation
+	// Attributes are merged field by field.
+	Attributes Attributes
+	// Tags replaces the tags when non-nil.
+	Tags map[string]string
+	// ReleasePolicy replaces the release policy when non-nil.
+	ReleasePolicy *ReleasePolicy
+}
+
+// LifetimeAction is one trigger/action pair of a rotation policy.
+type LifetimeAction struct {
+	// Type is "Rotate" or "Notify".
+	Type string
+	// TimeAfterCreate and TimeBeforeExpiry are ISO-8601 durations; exactly
+	// one is set.
+	TimeAfterCreate, TimeBeforeExpiry string
+}
+
+// RotationPolicy is a key's rotation policy.
+type RotationPolicy struct {
+	// Actions are the lifetime actions (at most one Rotate, one Notify).
+	Actions []LifetimeAction
+	// ExpiryTime is the ISO-8601 duration set as exp of rotated versions.
+	ExpiryTime string
+	// Created and Updated are zero for a key that never had a policy set.
+	Created, Updated time.Time
+}
+
+// Page is one page of a listing: items and the continuation marker of the
+// next page ("" on the last page).
+type Page[T any] struct {
+	// Items are this page's items.
+	Items []T
+	// Next is the opaque continuation marker, empty on the last page.
+	Next string
+}
