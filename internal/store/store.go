@@ -5,6 +5,22 @@
 // Records hold only sealed secrets: private key material and other secrets
 // are sealed under the root key by the caller before a record reaches a
 // Store. This package imports no backend and knows nothing of HTTP.
+//
+// # Time values
+//
+// Every implementation keeps time values to the microsecond (the resolution
+// of PostgreSQL timestamptz) and truncates finer digits: a time t is read
+// back as t.UTC().Truncate(time.Microsecond). Times are returned in UTC
+// without a monotonic clock reading, and the zero time reads back as the zero
+// time. Compare times with time.Time.Equal, not ==.
+//
+// # Listings
+//
+// Listings return an empty result, not an error, when nothing matches,
+// including for a vault or key that does not exist. Byte slices, slices and
+// maps may read back as nil when stored empty, and as empty when stored nil.
+//
+// The conformance suite in package storetest checks every rule above.
 package store
 
 import (

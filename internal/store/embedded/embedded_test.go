@@ -1,0 +1,239 @@
+package embedded
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/keywarden/keywarden/internal/store"
+	"github.com/keywarden/keywarden/internal/store/storetest"
+	bolt "go.etcd.io/bbolt"
+)
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		db, err := Open(filepath.Join(t.TempDir(), "keywarden.db"))
+		if err != nil {
+			t.Fatalf("Open() = %v, want nil", err)
+		}
+		return db
+	})
+}
+
+// mustOpen opens path and closes it when the test ends.
+func mustOpen(t *testing.T, path string, opts ...Option) *DB {
+	t.Helper()
+	db, err := Open(path, opts...)
+	if err != nil {
+		t.Fatalf("Open(%q) = %v, want nil", path, err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestOpenCreatesPrivateFile(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("file modes are POSIX")
+	}
+	path := filepath.Join(t.TempDir(), "keywarden.db")
+	mustOpen(t, path)
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fi.Mode().Perm(); got != 0o600 {
+		t.Errorf("Open(%q) created mode %v, want %v", path, got, os.FileMode(0o600))
+	}
+}
+
+func TestOpenWritesSchemaVersion(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keywarden.db")
+	db := mustOpen(t, path)
+	var got string
+	if err := db.bolt.View(func(btx *bolt.Tx) error {
+		got = string(btx.Bucket(bucketMeta).Get(metaSchema))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if want := strconv.Itoa(store.SchemaVersion); got != want {
+		t.Errorf("schema version after Open(%q) = %q, want %q", path, got, want)
+	}
+}
+
+func TestReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keywarden.db")
+	created := time.Date(2025, 3, 14, 15, 9, 26, 535897000, time.UTC)
+	vault := store.Vault{Name: "v", SKU: "standard", RetentionDays: 7, Created: created}
+	key := store.Key{Vault: "v", Name: "MyKey", Current: "1", Created: created, Updated: created}
+	version := store.Version{Vault: "v", Name: "MyKey", ID: "1", Type: "EC", Curve: "P-256", Enabled: true, Created: created}
+
+	db, err := Open(path)
+	if err != nil {
+		t.Fatalf("Open(%q) = %v, want nil", path, err)
+	}
+	err = db.Update(t.Context(), func(tx store.Tx) error {
+		return errors.Join(tx.PutVault(vault), tx.PutKey(key), tx.PutVersion(version), tx.PutBlob("b", []byte("blob")))
+	})
+	if err != nil {
+		t.Fatalf("Update() = %v, want nil", err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatalf("Close() = %v, want nil", err)
+	}
+
+	db = mustOpen(t, path)
+	var (
+		gotVault   store.Vault
+		gotKey     store.Key
+		gotVersion store.Version
+		gotBlob    []byte
+	)
+	err = db.View(t.Context(), func(tx store.Tx) (err error) {
+		if gotVault, err = tx.Vault("v"); err != nil {
+			return err
+		}
+		if gotKey, err = tx.Key("v", "mykey"); err != nil {
+			return err
+		}
+		if gotVersion, err = tx.Version("v", "MYKEY", "1"); err != nil {
+			return err
+		}
+		gotBlob, err = tx.Blob("b")
+		return err
+	})
+	if err != nil {
+		t.Fatalf("View() after reopen = %v, want nil", err)
+	}
+	for _, c := range []struct {
+		name      string
+		want, got any
+	}{
+		{"Vault", vault, gotVault},
+		{"Key", key, gotKey},
+		{"Version", version, gotVersion},
+		{"Blob", []byte("blob"), gotBlob},
+	} {
+		if diff := cmp.Diff(c.want, c.got); diff != "" {
+			t.Errorf("%s after reopen mismatch (-want +got):\n%s", c.name, diff)
+		}
+	}
+}
+
+// setSchema overwrites the schema version of the store file at path.
+func setSchema(t *testing.T, path, version string) {
+	t.Helper()
+	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := b.Update(func(btx *bolt.Tx) error {
+		return btx.Bucket(bucketMeta).Put(metaSchema, []byte(version))
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOpenSchema(t *testing.T) {
+	tests := []struct {
+		name    string
+		version string
+		wantErr error // nil: any error
+	}{
+		{"TooNew", strconv.Itoa(store.SchemaVersion + 1), store.ErrSchemaTooNew},
+		{"MuchTooNew", "1000", store.ErrSchemaTooNew},
+		{"TooOld", "0", nil},
+		{"Garbage", "one", nil},
+		{"Empty", "", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "keywarden.db")
+			db := mustOpen(t, path)
+			db.Close()
+			setSchema(t, path, tt.version)
+
+			// Twice: a refused Open must release the lock and leave the
+			// file as it was.
+			for range 2 {
+				db, err := Open(path, WithLockTimeout(time.Second))
+				if err == nil {
+					db.Close()
+					t.Fatalf("Open(%q) with schema %q = nil error, want an error", path, tt.version)
+				}
+				if errors.Is(err, ErrInUse) {
+					t.Fatalf("Open(%q) with schema %q = %v, want the lock released by the refused Open", path, tt.version, err)
+				}
+				if tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+					t.Errorf("Open(%q) with schema %q = %v, want %v", path, tt.version, err, tt.wantErr)
+				}
+			}
+		})
+	}
+}
+
+func TestOpenLocked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keywarden.db")
+	first, err := Open(path)
+	if err != nil {
+		t.Fatalf("Open(%q) = %v, want nil", path, err)
+	}
+	defer first.Close()
+
+	const timeout = 100 * time.Millisecond
+	start := time.Now()
+	second, err := Open(path, WithLockTimeout(timeout))
+	elapsed := time.Since(start)
+	if err == nil {
+		second.Close()
+		t.Fatalf("second Open(%q) while open = nil error, want ErrInUse", path)
+	}
+	if !errors.Is(err, ErrInUse) {
+		t.Errorf("second Open(%q) while open = %v, want ErrInUse", path, err)
+	}
+	// bbolt polls the lock every 50ms and may give up one poll early; what
+	// matters is that Open does not hang.
+	if elapsed > timeout+5*time.Second {
+		t.Errorf("second Open(%q) failed after %v, want about %v", path, elapsed, timeout)
+	}
+
+	if err := first.Close(); err != nil {
+		t.Fatalf("Close() = %v, want nil", err)
+	}
+	third, err := Open(path, WithLockTimeout(timeout))
+	if err != nil {
+		t.Fatalf("Open(%q) after Close = %v, want nil", path, err)
+	}
+	third.Close()
+}
+
+func TestInvalidNames(t *testing.T) {
+	db := mustOpen(t, filepath.Join(t.TempDir(), "keywarden.db"))
+	tests := []struct {
+		name string
+		fn   func(store.Tx) error
+	}{
+		{"PutVaultEmpty", func(tx store.Tx) error { return tx.PutVault(store.Vault{}) }},
+		{"PutVaultNUL", func(tx store.Tx) error { return tx.PutVault(store.Vault{Name: "a\x00b"}) }},
+		{"PutKeyEmptyVault", func(tx store.Tx) error { return tx.PutKey(store.Key{Name: "k"}) }},
+		{"PutKeyEmptyName", func(tx store.Tx) error { return tx.PutKey(store.Key{Vault: "v"}) }},
+		{"PutKeyNUL", func(tx store.Tx) error { return tx.PutKey(store.Key{Vault: "v", Name: "k\x00"}) }},
+		{"PutVersionEmptyID", func(tx store.Tx) error { return tx.PutVersion(store.Version{Vault: "v", Name: "k"}) }},
+		{"PutVersionNUL", func(tx store.Tx) error { return tx.PutVersion(store.Version{Vault: "v", Name: "k", ID: "\x00"}) }},
+		{"PutPrincipalEmpty", func(tx store.Tx) error { return tx.PutPrincipal(store.Principal{}) }},
+		{"PutBlobEmpty", func(tx store.Tx) error { return tx.PutBlob("", []byte("x")) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := db.Update(t.Context(), tt.fn); err == nil {
+				t.Errorf("Update(%s) = nil, want an error", tt.name)
+			}
+		})
+	}
+}

@@ -1,0 +1,276 @@
+package embedded
+
+import (
+	"time"
+
+	"github.com/keywarden/keywarden/internal/store"
+)
+
+// The records below are the on-disk JSON form of the store types. Their tags
+// are the file format: renaming a Go field in package store changes nothing
+// on disk, while changing a tag here needs a new store.SchemaVersion and a
+// migration. Every time passes through stamp on the way in.
+
+// stamp normalises a time to what the store keeps: UTC, microseconds, no
+// monotonic reading. The zero time stays the zero time.
+func stamp(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+// stampPtr is stamp for optional times.
+func stampPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	s := stamp(*t)
+	return &s
+}
+
+// vaultRecord is the JSON form of store.Vault.
+type vaultRecord struct {
+	Name            string    `json:"name"`
+	SKU             string    `json:"sku"`
+	RetentionDays   int       `json:"retentionDays"`
+	PurgeProtection bool      `json:"purgeProtection"`
+	Created         time.Time `json:"created"`
+}
+
+func newVaultRecord(v store.Vault) vaultRecord {
+	return vaultRecord{
+		Name:            v.Name,
+		SKU:             v.SKU,
+		RetentionDays:   v.RetentionDays,
+		PurgeProtection: v.PurgeProtection,
+		Created:         stamp(v.Created),
+	}
+}
+
+func (r vaultRecord) vault() store.Vault {
+	return store.Vault{
+		Name:            r.Name,
+		SKU:             r.SKU,
+		RetentionDays:   r.RetentionDays,
+		PurgeProtection: r.PurgeProtection,
+		Created:         r.Created,
+	}
+}
+
+// keyRecord is the JSON form of store.Key.
+type keyRecord struct {
+	Vault          string                `json:"vault"`
+	Name           string                `json:"name"`
+	Current        string                `json:"current"`
+	Created        time.Time             `json:"created"`
+	Updated        time.Time             `json:"updated"`
+	Deleted        *deletionRecord       `json:"deleted,omitempty"`
+	RotationPolicy *rotationPolicyRecord `json:"rotationPolicy,omitempty"`
+}
+
+// deletionRecord is the JSON form of store.Deletion.
+type deletionRecord struct {
+	Date           time.Time `json:"date"`
+	ScheduledPurge time.Time `json:"scheduledPurge"`
+}
+
+// rotationPolicyRecord is the JSON form of store.RotationPolicy.
+type rotationPolicyRecord struct {
+	Actions    []lifetimeActionRecord `json:"actions"`
+	ExpiryTime string                 `json:"expiryTime"`
+	Created    time.Time              `json:"created"`
+	Updated    time.Time              `json:"updated"`
+}
+
+// lifetimeActionRecord is the JSON form of store.LifetimeAction.
+type lifetimeActionRecord struct {
+	Type             string `json:"type"`
+	TimeAfterCreate  string `json:"timeAfterCreate,omitempty"`
+	TimeBeforeExpiry string `json:"timeBeforeExpiry,omitempty"`
+}
+
+func newKeyRecord(k store.Key) keyRecord {
+	r := keyRecord{
+		Vault:   k.Vault,
+		Name:    k.Name,
+		Current: k.Current,
+		Created: stamp(k.Created),
+		Updated: stamp(k.Updated),
+	}
+	if d := k.Deleted; d != nil {
+		r.Deleted = &deletionRecord{Date: stamp(d.Date), ScheduledPurge: stamp(d.ScheduledPurge)}
+	}
+	if p := k.RotationPolicy; p != nil {
+		rp := &rotationPolicyRecord{
+			ExpiryTime: p.ExpiryTime,
+			Created:    stamp(p.Created),
+			Updated:    stamp(p.Updated),
+		}
+		for _, a := range p.Actions {
+			rp.Actions = append(rp.Actions, lifetimeActionRecord(a))
+		}
+		r.RotationPolicy = rp
+	}
+	return r
+}
+
+func (r keyRecord) key() store.Key {
+	k := store.Key{
+		Vault:   r.Vault,
+		Name:    r.Name,
+		Current: r.Current,
+		Created: r.Created,
+		Updated: r.Updated,
+	}
+	if d := r.Deleted; d != nil {
+		k.Deleted = &store.Deletion{Date: d.Date, ScheduledPurge: d.ScheduledPurge}
+	}
+	if p := r.RotationPolicy; p != nil {
+		rp := &store.RotationPolicy{
+			ExpiryTime: p.ExpiryTime,
+			Created:    p.Created,
+			Updated:    p.Updated,
+		}
+		for _, a := range p.Actions {
+			rp.Actions = append(rp.Actions, store.LifetimeAction(a))
+		}
+		k.RotationPolicy = rp
+	}
+	return k
+}
+
+// versionRecord is the JSON form of store.Version.
+type versionRecord struct {
+	Vault         string               `json:"vault"`
+	Name          string               `json:"name"`
+	ID            string               `json:"id"`
+	Type          string               `json:"type"`
+	Protection    string               `json:"protection"`
+	Size          int                  `json:"size,omitempty"`
+	Curve         string               `json:"curve,omitempty"`
+	Public        []byte               `json:"public,omitempty"`
+	SealedPrivate []byte               `json:"sealedPrivate,omitempty"`
+	Enabled       bool                 `json:"enabled"`
+	NotBefore     *time.Time           `json:"notBefore,omitempty"`
+	Expires       *time.Time           `json:"expires,omitempty"`
+	Ops           []string             `json:"ops,omitempty"`
+	Tags          map[string]string    `json:"tags,omitempty"`
+	Exportable    bool                 `json:"exportable"`
+	ReleasePolicy *releasePolicyRecord `json:"releasePolicy,omitempty"`
+	Created       time.Time            `json:"created"`
+	Updated       time.Time            `json:"updated"`
+}
+
+// releasePolicyRecord is the JSON form of store.ReleasePolicy.
+type releasePolicyRecord struct {
+	ContentType string `json:"contentType"`
+	Immutable   bool   `json:"immutable"`
+	Data        []byte `json:"data,omitempty"`
+}
+
+func newVersionRecord(v store.Version) versionRecord {
+	r := versionRecord{
+		Vault:         v.Vault,
+		Name:          v.Name,
+		ID:            v.ID,
+		Type:          v.Type,
+		Protection:    v.Protection,
+		Size:          v.Size,
+		Curve:         v.Curve,
+		Public:        v.Public,
+		SealedPrivate: v.SealedPrivate,
+		Enabled:       v.Enabled,
+		NotBefore:     stampPtr(v.NotBefore),
+		Expires:       stampPtr(v.Expires),
+		Ops:           v.Ops,
+		Tags:          v.Tags,
+		Exportable:    v.Exportable,
+		Created:       stamp(v.Created),
+		Updated:       stamp(v.Updated),
+	}
+	if p := v.ReleasePolicy; p != nil {
+		r.ReleasePolicy = &releasePolicyRecord{ContentType: p.ContentType, Immutable: p.Immutable, Data: p.Data}
+	}
+	return r
+}
+
+func (r versionRecord) version() store.Version {
+	v := store.Version{
+		Vault:         r.Vault,
+		Name:          r.Name,
+		ID:            r.ID,
+		Type:          r.Type,
+		Protection:    r.Protection,
+		Size:          r.Size,
+		Curve:         r.Curve,
+		Public:        r.Public,
+		SealedPrivate: r.SealedPrivate,
+		Enabled:       r.Enabled,
+		NotBefore:     r.NotBefore,
+		Expires:       r.Expires,
+		Ops:           r.Ops,
+		Tags:          r.Tags,
+		Exportable:    r.Exportable,
+		Created:       r.Created,
+		Updated:       r.Updated,
+	}
+	if p := r.ReleasePolicy; p != nil {
+		v.ReleasePolicy = &store.ReleasePolicy{ContentType: p.ContentType, Immutable: p.Immutable, Data: p.Data}
+	}
+	return v
+}
+
+// principalRecord is the JSON form of store.Principal.
+type principalRecord struct {
+	ClientID string             `json:"clientId"`
+	ObjectID string             `json:"objectId"`
+	Name     string             `json:"name"`
+	Disabled bool               `json:"disabled"`
+	Secrets  []credentialRecord `json:"secrets,omitempty"`
+	Roles    []string           `json:"roles,omitempty"`
+	Created  time.Time          `json:"created"`
+}
+
+// credentialRecord is the JSON form of store.Credential.
+type credentialRecord struct {
+	ID      string     `json:"id"`
+	Hash    string     `json:"hash"`
+	Expires *time.Time `json:"expires,omitempty"`
+	Created time.Time  `json:"created"`
+}
+
+func newPrincipalRecord(p store.Principal) principalRecord {
+	r := principalRecord{
+		ClientID: p.ClientID,
+		ObjectID: p.ObjectID,
+		Name:     p.Name,
+		Disabled: p.Disabled,
+		Roles:    p.Roles,
+		Created:  stamp(p.Created),
+	}
+	for _, c := range p.Secrets {
+		r.Secrets = append(r.Secrets, credentialRecord{
+			ID:      c.ID,
+			Hash:    c.Hash,
+			Expires: stampPtr(c.Expires),
+			Created: stamp(c.Created),
+		})
+	}
+	return r
+}
+
+func (r principalRecord) principal() store.Principal {
+	p := store.Principal{
+		ClientID: r.ClientID,
+		ObjectID: r.ObjectID,
+		Name:     r.Name,
+		Disabled: r.Disabled,
+		Roles:    r.Roles,
+		Created:  r.Created,
+	}
+	for _, c := range r.Secrets {
+		p.Secrets = append(p.Secrets, store.Credential{
+			ID:      c.ID,
+			Hash:    c.Hash,
+			Expires: c.Expires,
+			Created: c.Created,
+		})
+	}
+	return p
+}
