@@ -1,0 +1,222 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+)
+
+// The built-in OAuth2 authority, served at the root of every origin:
+//
+//	GET  /{tenant}/v2.0/.well-known/openid-configuration  OIDC discovery
+//	GET  /{tenant}/.well-known/openid-configuration       same document
+//	POST /{tenant}/oauth2/v2.0/token                      client credentials
+//	GET  /{tenant}/discovery/v2.0/keys                    JWKS
+//
+// The issuer and endpoints are derived from the request's Host, so they
+// match the authority host the client was configured with (MSAL refuses an
+// issuer on another host).
+
+// tokenBodyLimit bounds token request forms.
+const tokenBodyLimit = 64 << 10
+
+// isAuthoritySegment reports whether the second path segment starts an
+// authority path.
+func isAuthoritySegment(seg string) bool {
+	switch strings.ToLower(seg) {
+	case "v2.0", "oauth2", "discovery", ".well-known":
+		return true
+	}
+	return false
+}
+
+// OpenIDConfiguration is the OIDC discovery document of the authority.
+type OpenIDConfiguration struct {
+	// Issuer is https://{host}/{tenant}/v2.0.
+	Issuer string `json:"issuer"`
+	// AuthorizationEndpoint is listed because MSAL requires it; only the
+	// client-credentials grant is served.
+	AuthorizationEndpoint string `json:"authorization_endpoint"`
+	// TokenEndpoint is https://{host}/{tenant}/oauth2/v2.0/token.
+	TokenEndpoint string `json:"token_endpoint"`
+	// JWKSURI is https://{host}/{tenant}/discovery/v2.0/keys (MSAL for JS
+	// refuses a document without it).
+	JWKSURI string `json:"jwks_uri"`
+	// The supported values, as OIDC discovery lists them.
+	ResponseTypesSupported            []string `json:"response_types_supported"`
+	SubjectTypesSupported             []string `json:"subject_types_supported"`
+	IDTokenSigningAlgValuesSupported  []string `json:"id_token_signing_alg_values_supported"`
+	GrantTypesSupported               []string `json:"grant_types_supported"`
+	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
+	ScopesSupported                   []string `json:"scopes_supported"`
+}
+
+// TokenResponse is the token endpoint's success answer.
+type TokenResponse struct {
+	// TokenType is always "Bearer".
+	TokenType string `json:"token_type"`
+	// ExpiresIn and ExtExpiresIn are the token's lifetime in seconds.
+	ExpiresIn    int `json:"expires_in"`
+	ExtExpiresIn int `json:"ext_expires_in"`
+	// AccessToken is the signed JWT.
+	AccessToken string `json:"access_token"`
+}
+
+// authority serves the authority paths (segs = escaped path segments).
+func (s *Server) authority(rq *request, segs []string) {
+	tenant := segs[0]
+	if !strings.EqualFold(tenant, s.cfg.TenantID) {
+		desc := "The tenant is not served by this authority."
+		if validTenant(tenant) {
+			desc = "AADSTS90002: Tenant '" + truncate(tenant, 64) + "' not found."
+		}
+		s.writeOAuthError(rq, &oauthError{status: http.StatusBadRequest, code: "invalid_request", desc: desc})
+		return
+	}
+	path := strings.ToLower(strings.Join(segs[1:], "/"))
+	method := rq.r.Method
+	switch path {
+	case "v2.0/.well-known/openid-configuration", ".well-known/openid-configuration":
+		if method == http.MethodGet || method == http.MethodHead {
+			s.discovery(rq)
+			return
+		}
+	case "oauth2/v2.0/token", "oauth2/token":
+		if method == http.MethodPost {
+			s.token(rq)
+			return
+		}
+	case "discovery/v2.0/keys", "discovery/keys":
+		if method == http.MethodGet || method == http.MethodHead {
+			rq.w.Header().Set("Cache-Control", "public, max-age=300")
+			s.writeJSON(rq, http.StatusOK, s.tokens.JWKS())
+			return
+		}
+	case "oauth2/v2.0/authorize", "oauth2/authorize":
+		s.writeOAuthError(rq, &oauthError{status: http.StatusBadRequest, code: "unsupported_response_type", desc: "Only the client credentials grant is supported, at the token endpoint."})
+		return
+	default:
+		s.writeOAuthError(rq, &oauthError{status: http.StatusNotFound, code: "invalid_request", desc: "No such authority endpoint."})
+		return
+	}
+	s.writeOAuthError(rq, &oauthError{status: http.StatusMethodNotAllowed, code: "invalid_request", desc: "The HTTP method " + method + " is not allowed here."})
+}
+
+// discovery answers the OIDC discovery document for the request's host.
+func (s *Server) discovery(rq *request) {
+	base := "https://" + rq.r.Host + "/" + s.cfg.TenantID
+	var algs []string
+	for _, k := range s.tokens.JWKS().Keys {
+		if k.Algorithm != "" && !slices.Contains(algs, k.Algorithm) {
+			algs = append(algs, k.Algorithm)
+		}
+	}
+	if algs == nil {
+		algs = []string{"ES256"}
+	}
+	s.writeJSON(rq, http.StatusOK, OpenIDConfiguration{
+		Issuer:                            base + "/v2.0",
+		AuthorizationEndpoint:             base + "/oauth2/v2.0/authorize",
+		TokenEndpoint:                     base + "/oauth2/v2.0/token",
+		JWKSURI:                           base + "/discovery/v2.0/keys",
+		ResponseTypesSupported:            []string{"token"},
+		SubjectTypesSupported:             []string{"public"},
+		IDTokenSigningAlgValuesSupported:  algs,
+		GrantTypesSupported:               []string{"client_credentials"},
+		TokenEndpointAuthMethodsSupported: []string{"client_secret_post", "client_secret_basic"},
+		ScopesSupported:                   []string{"openid", "profile", "offline_access"},
+	})
+}
+
+// token serves the client-credentials grant.
+func (s *Server) token(rq *request) {
+	r := rq.r
+	r.Body = http.MaxBytesReader(rq.w, r.Body, tokenBodyLimit)
+	if err := r.ParseForm(); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			s.writeOAuthError(rq, &oauthError{status: http.StatusRequestEntityTooLarge, code: "invalid_request", desc: "The request body is too large."})
+			return
+		}
+		s.writeOAuthError(rq, &oauthError{status: http.StatusBadRequest, code: "invalid_request", desc: "The request body is not a valid form."})
+		return
+	}
+	treq, oerr := s.tokenRequest(rq)
+	if oerr != nil {
+		s.writeOAuthError(rq, oerr)
+		return
+	}
+	tok, exp, err := s.tokens.IssueToken(r.Context(), s.now(), treq)
+	switch {
+	case errors.Is(err, ErrInvalidClient):
+		rq.denial = "token request: " + err.Error()
+		s.writeOAuthError(rq, &oauthError{status: http.StatusUnauthorized, code: "invalid_client", desc: "AADSTS7000215: Invalid client secret provided, or the client is unknown or disabled."})
+		return
+	case err != nil:
+		s.writeOAuthError(rq, err)
+		return
+	}
+	rq.w.Header().Set("Cache-Control", "no-store")
+	rq.w.Header().Set("Pragma", "no-cache")
+	s.writeJSON(rq, http.StatusOK, TokenResponse{TokenType: "Bearer", ExpiresIn: exp, ExtExpiresIn: exp, AccessToken: tok})
+}
+
+// tokenRequest validates a parsed token form. The claims and client_info
+// fields MSAL adds are ignored.
+func (s *Server) tokenRequest(rq *request) (TokenRequest, *oauthError) {
+	f := rq.r.PostForm
+	switch gt := f.Get("grant_type"); {
+	case gt == "":
+		return TokenRequest{}, &oauthError{status: http.StatusBadRequest, code: "invalid_request", desc: "The request body must contain the grant_type parameter."}
+	case gt != "client_credentials":
+		return TokenRequest{}, &oauthError{status: http.StatusBadRequest, code: "unsupported_grant_type", desc: "Only the client_credentials grant is supported."}
+	}
+	id, secret := f.Get("client_id"), f.Get("client_secret")
+	if bid, bsecret, ok := rq.r.BasicAuth(); ok && secret == "" {
+		if id == "" || id == bid {
+			id, secret = bid, bsecret
+		}
+	}
+	if id == "" {
+		return TokenRequest{}, &oauthError{status: http.StatusBadRequest, code: "invalid_request", desc: "The request body must contain the client_id parameter."}
+	}
+	if secret == "" {
+		rq.denial = "token request without client_secret"
+		return TokenRequest{}, &oauthError{status: http.StatusUnauthorized, code: "invalid_client", desc: "Only client_secret authentication is supported; the request must contain client_secret."}
+	}
+	var resource string
+	for _, sc := range strings.Fields(f.Get("scope")) {
+		r, ok := strings.CutSuffix(sc, "/.default")
+		if !ok {
+			continue // openid, offline_access, profile
+		}
+		if resource != "" || r == "" {
+			return TokenRequest{}, &oauthError{status: http.StatusBadRequest, code: "invalid_scope", desc: "The scope must name exactly one resource as <resource>/.default."}
+		}
+		resource = r
+	}
+	if resource == "" {
+		return TokenRequest{}, &oauthError{status: http.StatusBadRequest, code: "invalid_scope", desc: "The scope must name a resource as <resource>/.default."}
+	}
+	return TokenRequest{
+		ClientID:     id,
+		ClientSecret: secret,
+		Tenant:       s.cfg.TenantID,
+		Issuer:       "https://" + rq.r.Host + "/" + s.cfg.TenantID + "/v2.0",
+		Audience:     resource,
+	}, nil
+}
+
+// healthz answers liveness probes.
+func (s *Server) healthz(rq *request) {
+	if m := rq.r.Method; m != http.MethodGet && m != http.MethodHead {
+		rq.w.WriteHeader(http.StatusMethodNotAllowed)
+		return
+	}
+	h := rq.w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	rq.w.WriteHeader(http.StatusOK)
+	rq.w.Write([]byte("ok\n"))
+}

@@ -1,0 +1,463 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/keywarden/keywarden/internal/keys"
+	"github.com/keywarden/keywarden/internal/secret"
+	"github.com/keywarden/keywarden/internal/vault"
+)
+
+// DefaultMaxBodyBytes is the request body limit when Config.MaxBodyBytes is
+// zero. Restore bodies (backup blobs holding every version of a key) are the
+// largest requests.
+const DefaultMaxBodyBytes = 4 << 20
+
+// Config is the HTTP layer's configuration. The zero value of each field
+// takes the default its comment gives.
+type Config struct {
+	// TenantID is the tenant of the built-in authority; it is sent in the
+	// 401 challenge byte for byte and served case-insensitively. Required.
+	TenantID string
+	// DNSSuffix is the domain under which each vault owns a host:
+	// {vault}.{DNSSuffix}. Default "localhost".
+	DNSSuffix string
+	// Port is the public port clients use (e.g. 8443); it only shapes the
+	// default BareResource. Zero or 443 means no port in that URL.
+	Port int
+	// DefaultVault is the vault served at the bare origin (an IP address,
+	// "localhost", or any host that is not a vault's). Empty: none.
+	DefaultVault string
+	// BareResource is the resource the 401 challenge names on the bare
+	// origin, and the audience tokens used there must carry. Default
+	// "https://{DNSSuffix}[:{Port}]", the same resource the named origins
+	// name, so one token serves both.
+	BareResource string
+	// Logger receives one record per request and the detail of internal
+	// errors. Default: discard.
+	Logger *slog.Logger
+	// Now is the clock. Default time.Now; only cmd should set it.
+	Now func() time.Time
+	// MaxBodyBytes bounds every request body. Default DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+}
+
+// Vaults is the domain service the handlers call, one method per request.
+// *vault.Service satisfies it. Methods return *vault.Error for refusals and
+// any other error for internal failures.
+type Vaults interface {
+	Vault(ctx context.Context, name string) (vault.Vault, error)
+	CreateKey(ctx context.Context, now time.Time, vault, name string, p vault.CreateParams) (vault.KeyVersion, error)
+	ImportKey(ctx context.Context, now time.Time, vault, name string, p vault.ImportParams) (vault.KeyVersion, error)
+	GetKey(ctx context.Context, now time.Time, ref vault.Ref) (vault.KeyVersion, error)
+	UpdateKey(ctx context.Context, now time.Time, ref vault.Ref, p vault.UpdateParams) (vault.KeyVersion, error)
+	ListKeys(ctx context.Context, vault, marker string, limit int) (vault.Page[vault.KeyVersion], error)
+	ListVersions(ctx context.Context, vault, name, marker string, limit int) (vault.Page[vault.KeyVersion], error)
+	DeleteKey(ctx context.Context, now time.Time, vault, name string) (vault.DeletedKey, error)
+	GetDeletedKey(ctx context.Context, vault, name string) (vault.DeletedKey, error)
+	ListDeletedKeys(ctx context.Context, vault, marker string, limit int) (vault.Page[vault.DeletedKey], error)
+	RecoverKey(ctx context.Context, now time.Time, vault, name string) (vault.KeyVersion, error)
+	PurgeKey(ctx context.Context, now time.Time, vault, name string) error
+	BackupKey(ctx context.Context, vault, name string) ([]byte, error)
+	RestoreKey(ctx context.Context, now time.Time, vault string, blob []byte) (vault.KeyVersion, error)
+	RotateKey(ctx context.Context, now time.Time, vault, name string) (vault.KeyVersion, error)
+	RotationPolicy(ctx context.Context, vault, name string) (vault.RotationPolicy, error)
+	SetRotationPolicy(ctx context.Context, now time.Time, vault, name string, p vault.RotationPolicy) (vault.RotationPolicy, error)
+	Encrypt(ctx context.Context, now time.Time, ref vault.Ref, op vault.Operation, in keys.CipherInput) (string, keys.CipherOutput, error)
+	Decrypt(ctx context.Context, now time.Time, ref vault.Ref, op vault.Operation, in keys.CipherInput) (string, secret.Bytes, error)
+	Sign(ctx context.Context, now time.Time, ref vault.Ref, alg keys.SignatureAlgorithm, digest []byte) (string, []byte, error)
+	Verify(ctx context.Context, now time.Time, ref vault.Ref, alg keys.SignatureAlgorithm, digest, sig []byte) (string, bool, error)
+	RandomBytes(count int) ([]byte, error)
+}
+
+// *vault.Service is the production implementation of Vaults.
+var _ Vaults = (*vault.Service)(nil)
+
+// ErrInvalidClient is wrapped by TokenAuthority.IssueToken errors caused by
+// an unknown, disabled or wrongly authenticated client; the token endpoint
+// answers them with OAuth's invalid_client.
+var ErrInvalidClient = errors.New("api: invalid client credentials")
+
+// TokenRequest is a client-credentials token request as the token endpoint
+// received it.
+type TokenRequest struct {
+	// ClientID and ClientSecret are the client's credentials.
+	ClientID     string
+	ClientSecret string
+	// Tenant is the served tenant id (as configured).
+	Tenant string
+	// Issuer is the issuer the token must carry:
+	// https://{host the client used}/{tenant}/v2.0.
+	Issuer string
+	// Audience is the requested resource: the scope minus "/.default".
+	Audience string
+}
+
+// String describes r without its secret.
+func (r TokenRequest) String() string {
+	return "TokenRequest{client_id=" + r.ClientID + " audience=" + r.Audience + " secret=[REDACTED]}"
+}
+
+// GoString describes r without its secret.
+func (r TokenRequest) GoString() string { return r.String() }
+
+// LogValue describes r without its secret.
+func (r TokenRequest) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("client_id", r.ClientID), slog.String("audience", r.Audience))
+}
+
+// Caller is the authenticated identity behind a request.
+type Caller struct {
+	// Subject is the principal's object id (or the token's subject).
+	Subject string
+	// ClientID is the client application id, if the token names one.
+	ClientID string
+}
+
+// TokenAuthority issues and checks access tokens. Implementations are safe
+// for concurrent use. cmd adapts the real issuer of internal/auth to it.
+type TokenAuthority interface {
+	// JWKS returns the public keys that sign access tokens.
+	JWKS() jose.JSONWebKeySet
+	// IssueToken authenticates the client and issues an access token,
+	// returning it and its lifetime in seconds. Errors for bad credentials
+	// wrap ErrInvalidClient; others are internal failures.
+	IssueToken(ctx context.Context, now time.Time, req TokenRequest) (token string, expiresIn int, err error)
+	// Verify checks a token's signature, lifetime, issuer and audience (via
+	// the predicates) and returns its caller. Any error means the token is
+	// not acceptable.
+	Verify(ctx context.Context, now time.Time, token string, validIssuer, validAudience func(string) bool) (Caller, error)
+}
+
+// Deps are the Server's collaborators. Both are required.
+type Deps struct {
+	// Vaults is the domain service.
+	Vaults Vaults
+	// Tokens issues and checks access tokens.
+	Tokens TokenAuthority
+}
+
+// Server serves the keys data plane and the authority endpoints. It is an
+// http.Handler, safe for concurrent use.
+type Server struct {
+	cfg    Config
+	vaults Vaults
+	tokens TokenAuthority
+	log    *slog.Logger
+	now    func() time.Time
+	routes []*route
+}
+
+// New returns a Server for cfg and d, filling in Config defaults. It panics
+// if d lacks a dependency or cfg.TenantID is empty: both are wiring bugs.
+func New(cfg Config, d Deps) *Server {
+	if d.Vaults == nil || d.Tokens == nil {
+		panic("api: New needs Deps.Vaults and Deps.Tokens")
+	}
+	if cfg.TenantID == "" || !validTenant(cfg.TenantID) {
+		panic("api: New needs a valid Config.TenantID")
+	}
+	if cfg.DNSSuffix == "" {
+		cfg.DNSSuffix = "localhost"
+	}
+	cfg.DNSSuffix = strings.ToLower(strings.Trim(cfg.DNSSuffix, "."))
+	cfg.DefaultVault = strings.ToLower(cfg.DefaultVault)
+	if cfg.BareResource == "" {
+		cfg.BareResource = "https://" + cfg.DNSSuffix
+		if cfg.Port != 0 && cfg.Port != 443 {
+			cfg.BareResource += ":" + strconv.Itoa(cfg.Port)
+		}
+	}
+	cfg.BareResource = strings.TrimSuffix(cfg.BareResource, "/")
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	s := &Server{
+		cfg:    cfg,
+		vaults: d.Vaults,
+		tokens: d.Tokens,
+		log:    cfg.Logger,
+		now:    cfg.Now,
+	}
+	s.routes = s.routeTable()
+	return s
+}
+
+// ServeHTTP handles one request: request id, body limit, then either the
+// authority endpoints and /healthz, or a vault route (vault resolution,
+// authentication, api-version, route, one domain call).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rw := &recorder{ResponseWriter: w}
+	id := newRequestID()
+	h := rw.Header()
+	h.Set("x-ms-request-id", id)
+	if c := r.Header.Get("x-ms-client-request-id"); c != "" && len(c) <= 256 {
+		h.Set("x-ms-client-request-id", c)
+	}
+	r.Body = http.MaxBytesReader(rw, r.Body, s.cfg.MaxBodyBytes)
+
+	rq := &request{r: r, w: rw, id: id, origin: "https://" + r.Host}
+	s.dispatch(rq)
+
+	if rw.status == 0 {
+		rw.status = http.StatusOK
+	}
+	attrs := []slog.Attr{
+		slog.String("request_id", id),
+		slog.String("method", r.Method),
+		slog.String("host", r.Host),
+		slog.String("path", r.URL.Path),
+		slog.Int("status", rw.status),
+		slog.Duration("duration", time.Since(start)),
+	}
+	if rq.vault != "" {
+		attrs = append(attrs, slog.String("vault", rq.vault))
+	}
+	if rq.caller.Subject != "" {
+		attrs = append(attrs, slog.String("caller", rq.caller.Subject))
+	}
+	if rq.denial != "" {
+		attrs = append(attrs, slog.String("denial", rq.denial))
+	}
+	s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+}
+
+// dispatch chooses between the authority endpoints and the vault routes.
+func (s *Server) dispatch(rq *request) {
+	path := rq.r.URL.EscapedPath()
+	segs := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	switch first := strings.ToLower(segs[0]); {
+	case first == "healthz" && len(segs) == 1:
+		s.healthz(rq)
+		return
+	case first == "keys" || first == "deletedkeys" || first == "rng":
+	case len(segs) >= 2 && isAuthoritySegment(segs[1]):
+		s.authority(rq, segs)
+		return
+	}
+	s.serveVault(rq, segs)
+}
+
+// serveVault runs the vault pipeline for a request whose path is split into
+// segs.
+func (s *Server) serveVault(rq *request, segs []string) {
+	ctx := rq.r.Context()
+	name, named := s.vaultOfHost(rq.r.Host)
+	if !named {
+		name = s.cfg.DefaultVault
+		if name == "" {
+			s.writeError(rq, &httpError{status: http.StatusNotFound, code: "VaultNotFound",
+				msg: "No vault is served at this origin; address a vault by its host name, {vault}." + s.cfg.DNSSuffix + "."})
+			return
+		}
+	}
+	if _, err := s.vaults.Vault(ctx, name); err != nil {
+		s.writeError(rq, err)
+		return
+	}
+	rq.vault = name
+
+	resource := s.cfg.BareResource
+	if named {
+		resource = "https://" + parentHost(strings.ToLower(rq.r.Host))
+	}
+	if !s.authenticate(rq, resource) {
+		return
+	}
+
+	q := parseQuery(rq.r.URL.RawQuery)
+	rq.query = q
+	raw := q.get("api-version")
+	v, ok := parseAPIVersion(raw)
+	if !ok {
+		s.writeError(rq, badAPIVersion(raw))
+		return
+	}
+	rq.apiVersion, rq.apiRaw = v, raw
+
+	rt, params, status := s.match(rq.r.Method, segs)
+	if rt == nil {
+		if status == http.StatusMethodNotAllowed {
+			s.writeError(rq, &httpError{status: status, code: "MethodNotAllowed", msg: "The HTTP method " + rq.r.Method + " is not allowed on this resource."})
+		} else {
+			s.writeError(rq, &httpError{status: http.StatusNotFound, code: "NotFound", msg: "The requested resource does not exist."})
+		}
+		return
+	}
+	if v < rt.since {
+		s.writeError(rq, badParameter("The operation %s is not supported with api-version %s; it needs api-version %s or later.", rt.action, raw, rt.since))
+		return
+	}
+	rq.name, rq.version = params.name, params.version
+	if rt.maxBody > 0 && rt.maxBody < s.cfg.MaxBodyBytes {
+		rq.r.Body = http.MaxBytesReader(rq.w, rq.r.Body, rt.maxBody)
+	}
+	rq.now = s.now()
+	ctx, cancel := context.WithTimeout(ctx, rt.timeout)
+	defer cancel()
+	out, err := rt.handle(ctx, rq)
+	if err != nil {
+		s.writeError(rq, err)
+		return
+	}
+	if out == nil {
+		rq.w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	s.writeJSON(rq, http.StatusOK, out)
+}
+
+// authenticate checks the bearer token for resource and answers the 401
+// challenge when it is missing or not acceptable. It reports whether the
+// request may go on.
+func (s *Server) authenticate(rq *request, resource string) bool {
+	token, ok := bearerToken(rq.r.Header.Get("Authorization"))
+	if !ok {
+		rq.denial = "missing bearer token"
+		s.challenge(rq, resource)
+		return false
+	}
+	host := rq.r.Host
+	validAudience := func(aud string) bool {
+		return strings.EqualFold(strings.TrimSuffix(aud, "/"), resource)
+	}
+	validIssuer := func(iss string) bool { return s.validIssuer(iss, host) }
+	caller, err := s.tokens.Verify(rq.r.Context(), s.now(), token, validIssuer, validAudience)
+	if err != nil {
+		rq.denial = "invalid token: " + err.Error()
+		s.challenge(rq, resource)
+		return false
+	}
+	rq.caller = caller
+	return true
+}
+
+// challenge answers 401 with the WWW-Authenticate header the SDKs parse.
+func (s *Server) challenge(rq *request, resource string) {
+	rq.w.Header().Set("WWW-Authenticate", challengeHeader(rq.r.Host, s.cfg.TenantID, resource))
+	s.writeError(rq, errUnauthorized)
+}
+
+// challengeHeader formats the bearer challenge: parameters separated by
+// ", ", values without spaces or "=", the tenant as the single path segment.
+func challengeHeader(host, tenant, resource string) string {
+	return `Bearer authorization="https://` + host + "/" + tenant + `", resource="` + resource + `"`
+}
+
+// bearerToken extracts the token of an "Authorization: Bearer" header.
+func bearerToken(h string) (string, bool) {
+	const prefix = "bearer "
+	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return "", false
+	}
+	t := strings.TrimSpace(h[len(prefix):])
+	return t, t != ""
+}
+
+// validIssuer reports whether iss is this server's issuer as seen through
+// one of its hosts: https://{host}/{tenant}/v2.0 where host is the request's
+// host, a vault host or the suffix itself, localhost, an IP address, or the
+// bare resource's host.
+func (s *Server) validIssuer(iss, reqHost string) bool {
+	rest, ok := strings.CutPrefix(iss, "https://")
+	if !ok {
+		return false
+	}
+	host, path, ok := strings.Cut(rest, "/")
+	if !ok || !strings.EqualFold(path, s.cfg.TenantID+"/v2.0") || host == "" {
+		return false
+	}
+	if strings.EqualFold(host, reqHost) {
+		return true
+	}
+	name := strings.ToLower(hostname(host))
+	switch {
+	case name == "localhost", name == s.cfg.DNSSuffix, strings.HasSuffix(name, "."+s.cfg.DNSSuffix):
+		return true
+	case isIP(name):
+		return true
+	}
+	bare := strings.TrimPrefix(s.cfg.BareResource, "https://")
+	return strings.EqualFold(hostname(bare), name)
+}
+
+// request is the state of one request as it passes the pipeline.
+type request struct {
+	r          *http.Request
+	w          *recorder
+	id         string
+	origin     string // "https://" + Host as sent
+	vault      string
+	caller     Caller
+	denial     string
+	query      query
+	apiVersion apiVersion
+	apiRaw     string
+	now        time.Time
+	name       string // route parameter {name}, unescaped
+	version    string // route parameter {version}, may be empty
+}
+
+// ref names the route's key version.
+func (rq *request) ref() vault.Ref {
+	return vault.Ref{Vault: rq.vault, Name: rq.name, Version: rq.version}
+}
+
+// recorder remembers the status written, for the request log.
+type recorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *recorder) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *recorder) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// newRequestID returns a random version-4 GUID.
+func newRequestID() string {
+	var b [16]byte
+	rand.Read(b[:]) // never fails (crypto/rand, Go 1.24+)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var out [36]byte
+	hex.Encode(out[0:8], b[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], b[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], b[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], b[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:], b[10:])
+	return string(out[:])
+}
