@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/google/uuid"
+	"golang.org/x/sys/unix"
+
+	"github.com/keywarden/keywarden/internal/api"
+	"github.com/keywarden/keywarden/internal/auth"
+	"github.com/keywarden/keywarden/internal/config"
+	"github.com/keywarden/keywarden/internal/keys/software"
+	"github.com/keywarden/keywarden/internal/seal"
+	"github.com/keywarden/keywarden/internal/store"
+	"github.com/keywarden/keywarden/internal/store/embedded"
+	"github.com/keywarden/keywarden/internal/vault"
+)
+
+// engine is every dependency of a running server, built from a Config.
+type engine struct {
+	cfg    config.Config
+	log    *slog.Logger
+	root   *seal.RootKey
+	store  *embedded.DB
+	issuer *auth.Issuer
+	vaults *vault.Service
+	tenant string
+}
+
+// newLogger builds the one structured logger.
+func newLogger(cfg config.Config) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// openEngine opens the root key, the store, the token issuer and the vault
+// service. createRoot allows creating a missing root key (dev, init).
+func openEngine(ctx context.Context, cfg config.Config, log *slog.Logger, createRoot bool) (*engine, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	lockMemory(log)
+	var root *seal.RootKey
+	var err error
+	if createRoot {
+		var created bool
+		root, created, err = seal.LoadOrCreateFile(cfg.RootKeyFile, rand.Reader)
+		if created {
+			log.Info("created root key", "path", cfg.RootKeyFile)
+		}
+	} else {
+		root, err = seal.LoadFile(cfg.RootKeyFile)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("root key: %w", err)
+	}
+	db, err := embedded.Open(filepath.Join(cfg.DataDir, "keywarden.db"))
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	e := &engine{cfg: cfg, log: log, root: root, store: db}
+	e.issuer, err = auth.NewIssuer(ctx, auth.IssuerOptions{Store: db, Sealer: root.Derive("token-signing"), Rand: rand.Reader, TokenTTL: time.Duration(cfg.TokenTTL)})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("token issuer: %w", err)
+	}
+	e.vaults = vault.New(vault.Options{
+		Store:    db,
+		Material: root.Derive("material"),
+		Backup:   root.Derive("backup"),
+		Software: software.New(rand.Reader),
+		Rand:     rand.Reader,
+	})
+	if e.tenant, err = e.tenantID(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	now := time.Now()
+	for _, v := range cfg.Vaults {
+		if _, err := e.vaults.EnsureVault(ctx, now, vault.Vault{Name: v.Name, SKU: vault.SKU(v.SKU), RetentionDays: v.RetentionDays, PurgeProtection: v.PurgeProtection}); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("vault %s: %w", v.Name, err)
+		}
+	}
+	return e, nil
+}
+
+// tenantID returns the configured tenant, or the one this data directory
+// was initialised with (created on first start).
+func (e *engine) tenantID(ctx context.Context) (string, error) {
+	if e.cfg.TenantID != "" {
+		return e.cfg.TenantID, nil
+	}
+	var tenant string
+	err := e.store.Update(ctx, func(tx store.Tx) error {
+		b, err := tx.Blob("tenant-id")
+		if err == nil {
+			tenant = string(b)
+			return nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		tenant = uuid.NewString()
+		return tx.PutBlob("tenant-id", []byte(tenant))
+	})
+	if err != nil {
+		return "", fmt.Errorf("tenant id: %w", err)
+	}
+	return tenant, nil
+}
+
+// lockMemory keeps secrets out of swap where the system allows it.
+func lockMemory(log *slog.Logger) {
+	if err := unix.Mlockall(unix.MCL_CURRENT | unix.MCL_FUTURE); err != nil {
+		log.Warn("could not lock memory; secrets may be swapped to disk", "err", err)
+		return
+	}
+	log.Debug("memory locked (mlockall)")
+}
+
+// handler returns the HTTP handler of the keys API and authority.
+func (e *engine) handler() http.Handler {
+	return api.New(api.Config{
+		TenantID:     e.tenant,
+		DNSSuffix:    e.cfg.DNSSuffix,
+		Port:         e.cfg.PublicPort,
+		DefaultVault: e.cfg.DefaultVault,
+		BareResource: e.cfg.Resource,
+		Logger:       e.log,
+		Now:          time.Now,
+		MaxBodyBytes: e.cfg.MaxBodyBytes,
+	}, api.Deps{Vaults: e.vaults, Tokens: tokenAuthority{e.issuer}})
+}
+
+// serve runs the TLS server on ln until ctx ends, then drains in-flight
+// requests and closes the store. ready, if not nil, runs once listening.
+func (e *engine) serve(ctx context.Context, ln net.Listener, tlsCfg *tls.Config) error {
+	srv := &http.Server{
+		Handler:           e.handler(),
+		TLSConfig:         tlsCfg,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(e.log.Handler(), slog.LevelDebug),
+	}
+	jobs, stopJobs := context.WithCancel(ctx)
+	jobsDone := make(chan struct{})
+	go func() {
+		defer close(jobsDone)
+		e.purgeLoop(jobs)
+	}()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	var err error
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		e.log.Info("shutting down: draining in-flight requests")
+		sctx, cancel := context.WithTimeout(context.Background(), time.Duration(e.cfg.ShutdownTimeout))
+		err = srv.Shutdown(sctx)
+		cancel()
+	}
+	stopJobs()
+	<-jobsDone
+	if cerr := e.store.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// purgeLoop purges soft-deleted keys past their retention, hourly.
+func (e *engine) purgeLoop(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := e.vaults.PurgeExpired(ctx, time.Now()); err != nil {
+			e.log.Error("purging expired deleted keys", "err", err)
+		} else if n > 0 {
+			e.log.Info("purged deleted keys past retention", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// tlsConfig returns a TLS server config using getCert.
+func tlsConfig(getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)) *tls.Config {
+	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: getCert}
+}

@@ -1,0 +1,37 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/keywarden/keywarden/internal/api"
+	"github.com/keywarden/keywarden/internal/auth"
+)
+
+// tokenAuthority adapts the built-in issuer to the api's TokenAuthority.
+type tokenAuthority struct{ issuer *auth.Issuer }
+
+func (t tokenAuthority) JWKS() jose.JSONWebKeySet { return t.issuer.JWKS() }
+
+func (t tokenAuthority) IssueToken(ctx context.Context, now time.Time, req api.TokenRequest) (string, int, error) {
+	p, err := t.issuer.Authenticate(ctx, now, req.ClientID, req.ClientSecret)
+	if errors.Is(err, auth.ErrInvalidClient) {
+		return "", 0, fmt.Errorf("%w: %w", api.ErrInvalidClient, err)
+	}
+	if err != nil {
+		return "", 0, err
+	}
+	return t.issuer.IssueToken(ctx, now, p, req.Tenant, req.Issuer, req.Audience)
+}
+
+func (t tokenAuthority) Verify(ctx context.Context, now time.Time, token string, validIssuer, validAudience func(string) bool) (api.Caller, error) {
+	id, err := t.issuer.Verify(ctx, now, token, validIssuer, validAudience)
+	if err != nil {
+		return api.Caller{}, err
+	}
+	return api.Caller{Subject: id.ObjectID, ClientID: id.ClientID}, nil
+}
