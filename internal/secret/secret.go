@@ -9,6 +9,8 @@ package secret
 import (
 	"crypto/subtle"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 )
 
@@ -50,6 +52,9 @@ func (s Bytes) String() string { return redacted }
 
 // GoString returns a fixed placeholder.
 func (s Bytes) GoString() string { return redacted }
+
+// Format prints a fixed placeholder for every verb (%v, %d, %x, ...).
+func (s Bytes) Format(f fmt.State, _ rune) { io.WriteString(f, redacted) }
 
 // LogValue returns a fixed placeholder for log/slog.
 func (s Bytes) LogValue() slog.Value { return slog.StringValue(redacted) }

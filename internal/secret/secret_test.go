@@ -17,6 +17,8 @@ func TestBytesNeverPrints(t *testing.T) {
 		"+v":      fmt.Sprintf("%+v", wrapper{s}),
 		"#v":      fmt.Sprintf("%#v", s),
 		"s":       fmt.Sprintf("%s", s),
+		"d":       fmt.Sprintf("%d", wrapper{s}),
+		"x":       fmt.Sprintf("%x", s),
 		"wrapped": fmt.Sprint(wrapper{s}),
 	} {
 		if strings.Contains(got, "hunter2") {
