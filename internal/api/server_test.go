@@ -1,0 +1,224 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// errorCode returns error.code of an Azure error body.
+func errorCode(t *testing.T, w *httptest.ResponseRecorder) string {
+	t.Helper()
+	var b errorBody
+	if err := json.Unmarshal(w.Body.Bytes(), &b); err != nil {
+		t.Fatalf("error body %q: %v", w.Body, err)
+	}
+	return b.Error.Code
+}
+
+func TestChallenge(t *testing.T) {
+	tests := []struct {
+		name, host, token, target, wantHeader string
+	}{
+		{
+			name: "named origin", host: namedHost, target: "/keys/k1/create?api-version=7.5",
+			wantHeader: `Bearer authorization="https://dev.localhost:8443/Contoso-Tenant", resource="https://localhost:8443"`,
+		},
+		{
+			name: "bare origin", host: bareHost, target: "/keys/k1/create?api-version=7.5",
+			wantHeader: `Bearer authorization="https://127.0.0.1:8443/Contoso-Tenant", resource="https://localhost:8443"`,
+		},
+		{
+			name: "before api-version", host: namedHost, target: "/keys/k1/create",
+			wantHeader: `Bearer authorization="https://dev.localhost:8443/Contoso-Tenant", resource="https://localhost:8443"`,
+		},
+		{
+			name: "before route", host: namedHost, target: "/nothing/here?api-version=1",
+			wantHeader: `Bearer authorization="https://dev.localhost:8443/Contoso-Tenant", resource="https://localhost:8443"`,
+		},
+		{
+			name: "wrong audience", host: namedHost, target: "/keys/k1?api-version=7.5",
+			token:      "https://127.0.0.1:8443/" + testTenant + "/v2.0|https://dev.localhost:8443",
+			wantHeader: `Bearer authorization="https://dev.localhost:8443/Contoso-Tenant", resource="https://localhost:8443"`,
+		},
+		{
+			name: "foreign issuer", host: namedHost, target: "/keys/k1?api-version=7.5",
+			token:      "https://login.example.com/" + testTenant + "/v2.0|https://localhost:8443",
+			wantHeader: `Bearer authorization="https://dev.localhost:8443/Contoso-Tenant", resource="https://localhost:8443"`,
+		},
+		{
+			name: "other tenant", host: namedHost, target: "/keys/k1?api-version=7.5",
+			token:      "https://127.0.0.1:8443/other/v2.0|https://localhost:8443",
+			wantHeader: `Bearer authorization="https://dev.localhost:8443/Contoso-Tenant", resource="https://localhost:8443"`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, f := newTestServer(t)
+			// An empty body with a JSON content type, as the SDKs send first.
+			w := do(s, "POST", tt.host, tt.target, tt.token, "")
+			if w.Code != http.StatusUnauthorized {
+				t.Fatalf("POST %s = %d %s, want 401", tt.target, w.Code, w.Body)
+			}
+			if got := w.Header().Get("WWW-Authenticate"); got != tt.wantHeader {
+				t.Errorf("WWW-Authenticate = %s, want %s", got, tt.wantHeader)
+			}
+			want := `{"error":{"code":"Unauthorized","message":"AKV10000: Request is missing a Bearer or PoP token."}}`
+			if got := w.Body.String(); got != want {
+				t.Errorf("body = %s, want %s", got, want)
+			}
+			if got := w.Header().Get("Content-Type"); got != "application/json; charset=utf-8" {
+				t.Errorf("Content-Type = %q, want application/json; charset=utf-8", got)
+			}
+			if got := f.last(); got != (call{}) {
+				t.Errorf("domain called before authentication: %+v", got)
+			}
+		})
+	}
+}
+
+func TestChallengeHeaderParsesLikeSDKs(t *testing.T) {
+	h := challengeHeader(namedHost, testTenant, "https://localhost:8443")
+	// Go azkeys: strip "Bearer ", split on spaces, each on "=" into exactly 2.
+	params := map[string]string{}
+	for _, part := range strings.Split(strings.TrimPrefix(h, "Bearer "), " ") {
+		kv := strings.Split(part, "=")
+		if len(kv) != 2 {
+			t.Fatalf("challenge part %q does not split into 2 on '='", part)
+		}
+		params[kv[0]] = strings.Trim(strings.TrimSuffix(kv[1], ","), `"`)
+	}
+	want := map[string]string{"authorization": "https://dev.localhost:8443/" + testTenant, "resource": "https://localhost:8443"}
+	if diff := cmp.Diff(want, params); diff != "" {
+		t.Errorf("challengeHeader parsed (-want +got):\n%s", diff)
+	}
+}
+
+func TestVaultResolution(t *testing.T) {
+	tests := []struct {
+		host      string
+		wantVault string
+		wantNamed bool
+	}{
+		{"dev.localhost:8443", "dev", true},
+		{"DEV.LocalHost:8443", "dev", true},
+		{"dev.localhost", "dev", true},
+		{"dev.localhost.:8443", "dev", true},
+		{"127.0.0.1:8443", "", false},
+		{"[::1]:8443", "", false},
+		{"localhost:8443", "", false},
+		{"a.b.localhost:8443", "", false},
+		{"example.com", "", false},
+	}
+	s, _ := newTestServer(t)
+	for _, tt := range tests {
+		name, named := s.vaultOfHost(tt.host)
+		if name != tt.wantVault || named != tt.wantNamed {
+			t.Errorf("vaultOfHost(%q) = %q, %v, want %q, %v", tt.host, name, named, tt.wantVault, tt.wantNamed)
+		}
+	}
+}
+
+func TestParentHost(t *testing.T) {
+	for in, want := range map[string]string{
+		"dev.localhost:8443":      "localhost:8443",
+		"kv1.example.com":         "example.com",
+		"kv1.vault.example.com:1": "vault.example.com:1",
+	} {
+		if got := parentHost(in); got != want {
+			t.Errorf("parentHost(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestUnknownVault(t *testing.T) {
+	s, _ := newTestServer(t)
+	w := do(s, "GET", "nope.localhost:8443", "/keys?api-version=7.5", "", "")
+	if w.Code != http.StatusNotFound {
+		t.Fatalf("GET unknown vault = %d, want 404", w.Code)
+	}
+	if got := errorCode(t, w); got != "VaultNotFound" {
+		t.Errorf("error.code = %q, want VaultNotFound", got)
+	}
+}
+
+func TestNoDefaultVault(t *testing.T) {
+	s, _ := newTestServer(t)
+	s.cfg.DefaultVault = ""
+	w := do(s, "GET", bareHost, "/keys?api-version=7.5", bareToken, "")
+	if w.Code != http.StatusNotFound {
+		t.Fatalf("GET /keys on bare origin without default vault = %d, want 404", w.Code)
+	}
+}
+
+func TestAPIVersion(t *testing.T) {
+	tests := []struct {
+		v  string
+		ok bool
+	}{
+		{"2016-10-01", true}, {"7.0", true}, {"7.1", true}, {"7.2", true}, {"7.3", true},
+		{"7.4", true}, {"7.5", true}, {"7.6", true}, {"7.3-preview", true}, {"7.4-preview.1", true},
+		{"7.5-preview.1", true}, {"7.6-preview.1", true}, {"7.6-preview.2", true}, {"7.6-PREVIEW.2", true},
+		{"2025-06-01", true}, {"2025-06-01-preview", true}, {"2025-07-01", true},
+		{"", false}, {"7", false}, {"7.7", false}, {"7.5-preview.2", false}, {"8.0", false},
+		{"2026-01-01-preview", false}, {"7.5x", false}, {"latest", false},
+	}
+	for _, tt := range tests {
+		if _, ok := parseAPIVersion(tt.v); ok != tt.ok {
+			t.Errorf("parseAPIVersion(%q) ok = %v, want %v", tt.v, ok, tt.ok)
+		}
+	}
+	s, _ := newTestServer(t)
+	for _, target := range []string{"/keys", "/keys?api-version=", "/keys?api-version=9.9", "/keys?apiversion=7.5"} {
+		w := do(s, "GET", namedHost, target, namedToken, "")
+		if w.Code != http.StatusBadRequest || errorCode(t, w) != "BadParameter" {
+			t.Errorf("GET %s = %d %s, want 400 BadParameter", target, w.Code, w.Body)
+		}
+	}
+	for _, target := range []string{"/keys?API-Version=7.5", "/keys?api%2Dversion=7.5", "/keys?api-version=7.4-Preview.1"} {
+		if w := do(s, "GET", namedHost, target, namedToken, ""); w.Code != http.StatusOK {
+			t.Errorf("GET %s = %d %s, want 200", target, w.Code, w.Body)
+		}
+	}
+}
+
+func TestRequestID(t *testing.T) {
+	s, _ := newTestServer(t)
+	req := httptest.NewRequest("GET", "https://"+namedHost+"/keys?api-version=7.5", nil)
+	req.Header.Set("x-ms-client-request-id", "client-abc")
+	w := httptest.NewRecorder()
+	s.ServeHTTP(w, req)
+	guid := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	if got := w.Header().Get("x-ms-request-id"); !guid.MatchString(got) {
+		t.Errorf("x-ms-request-id = %q, want a GUID", got)
+	}
+	if got := w.Header().Get("x-ms-client-request-id"); got != "client-abc" {
+		t.Errorf("x-ms-client-request-id = %q, want client-abc", got)
+	}
+}
+
+func TestBodyLimit(t *testing.T) {
+	s, f := newTestServer(t)
+	big := `{"alg":"RS256","value":"` + strings.Repeat("A", jsonBody) + `"}`
+	w := do(s, "POST", namedHost, "/keys/k1//sign?api-version=7.5", namedToken, big)
+	if w.Code != http.StatusRequestEntityTooLarge {
+		t.Errorf("POST sign with %d bytes = %d, want 413", len(big), w.Code)
+	}
+	if got := f.last(); got != (call{}) {
+		t.Errorf("domain called with oversize body: %+v", got)
+	}
+}
+
+func TestHealthz(t *testing.T) {
+	s, _ := newTestServer(t)
+	for _, host := range []string{bareHost, namedHost, "nope.localhost:8443"} {
+		if w := do(s, "GET", host, "/healthz", "", ""); w.Code != 200 || w.Body.String() != "ok\n" {
+			t.Errorf("GET %s/healthz = %d %q, want 200 ok", host, w.Code, w.Body)
+		}
+	}
+}
