@@ -132,7 +132,7 @@ func (s *Server) discovery(rq *request) {
 // token serves the client-credentials grant.
 func (s *Server) token(rq *request) {
 	r := rq.r
-	r.Body = http.MaxBytesReader(rq.w, r.Body, tokenBodyLimit)
+	r.Body = http.MaxBytesReader(rq.w.ResponseWriter, r.Body, tokenBodyLimit)
 	if err := r.ParseForm(); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {

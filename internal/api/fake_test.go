@@ -117,12 +117,20 @@ func (f *fakeVaults) UpdateKey(ctx context.Context, now time.Time, ref vault.Ref
 
 func (f *fakeVaults) ListKeys(ctx context.Context, v, marker string, limit int) (vault.Page[vault.KeyVersion], error) {
 	err := f.record(call{Method: "ListKeys", Vault: v, Marker: marker, Limit: limit})
-	return vault.Page[vault.KeyVersion]{Items: []vault.KeyVersion{f.kv}, Next: f.next}, err
+	return vault.Page[vault.KeyVersion]{Items: []vault.KeyVersion{f.kv}, Next: f.nextAfter(marker)}, err
 }
 
 func (f *fakeVaults) ListVersions(ctx context.Context, v, name, marker string, limit int) (vault.Page[vault.KeyVersion], error) {
 	err := f.record(call{Method: "ListVersions", Vault: v, Name: name, Marker: marker, Limit: limit})
-	return vault.Page[vault.KeyVersion]{Items: []vault.KeyVersion{f.keyVersion(name, "")}, Next: f.next}, err
+	return vault.Page[vault.KeyVersion]{Items: []vault.KeyVersion{f.keyVersion(name, "")}, Next: f.nextAfter(marker)}, err
+}
+
+// nextAfter gives listings two pages: the first continues with f.next.
+func (f *fakeVaults) nextAfter(marker string) string {
+	if marker != "" {
+		return ""
+	}
+	return f.next
 }
 
 func (f *fakeVaults) deleted(name string) vault.DeletedKey {
@@ -139,7 +147,7 @@ func (f *fakeVaults) GetDeletedKey(ctx context.Context, v, name string) (vault.D
 
 func (f *fakeVaults) ListDeletedKeys(ctx context.Context, v, marker string, limit int) (vault.Page[vault.DeletedKey], error) {
 	err := f.record(call{Method: "ListDeletedKeys", Vault: v, Marker: marker, Limit: limit})
-	return vault.Page[vault.DeletedKey]{Items: []vault.DeletedKey{f.deleted("k1")}, Next: f.next}, err
+	return vault.Page[vault.DeletedKey]{Items: []vault.DeletedKey{f.deleted("k1")}, Next: f.nextAfter(marker)}, err
 }
 
 func (f *fakeVaults) RecoverKey(ctx context.Context, now time.Time, v, name string) (vault.KeyVersion, error) {

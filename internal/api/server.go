@@ -211,11 +211,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if c := r.Header.Get("x-ms-client-request-id"); c != "" && len(c) <= 256 {
 		h.Set("x-ms-client-request-id", c)
 	}
-	r.Body = http.MaxBytesReader(rw, r.Body, s.cfg.MaxBodyBytes)
+	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 
 	rq := &request{r: r, w: rw, id: id, origin: "https://" + r.Host}
 	s.dispatch(rq)
 
+	if !s.log.Enabled(r.Context(), slog.LevelInfo) {
+		return
+	}
 	if rw.status == 0 {
 		rw.status = http.StatusOK
 	}
@@ -307,7 +310,7 @@ func (s *Server) serveVault(rq *request, segs []string) {
 	}
 	rq.name, rq.version = params.name, params.version
 	if rt.maxBody > 0 && rt.maxBody < s.cfg.MaxBodyBytes {
-		rq.r.Body = http.MaxBytesReader(rq.w, rq.r.Body, rt.maxBody)
+		rq.r.Body = http.MaxBytesReader(rq.w.ResponseWriter, rq.r.Body, rt.maxBody)
 	}
 	rq.now = s.now()
 	ctx, cancel := context.WithTimeout(ctx, rt.timeout)

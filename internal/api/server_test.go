@@ -2,6 +2,8 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -220,5 +222,45 @@ func TestHealthz(t *testing.T) {
 		if w := do(s, "GET", host, "/healthz", "", ""); w.Code != 200 || w.Body.String() != "ok\n" {
 			t.Errorf("GET %s/healthz = %d %q, want 200 ok", host, w.Code, w.Body)
 		}
+	}
+}
+
+func TestRequestLog(t *testing.T) {
+	var buf strings.Builder
+	s, _ := newTestServer(t)
+	s.log = slog.New(slog.NewJSONHandler(&buf, nil))
+	w := do(s, "POST", namedHost, "/keys/k1//sign?api-version=7.5&sig=SECRETQUERY", namedToken, `{"alg":"RS256","value":"AAAA"}`)
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(buf.String()), &rec); err != nil {
+		t.Fatalf("request log %q: %v", buf.String(), err)
+	}
+	for k, want := range map[string]any{
+		"msg": "request", "request_id": w.Header().Get("x-ms-request-id"), "method": "POST",
+		"path": "/keys/k1//sign", "status": 200.0, "vault": "dev", "caller": "oid-1",
+	} {
+		if rec[k] != want {
+			t.Errorf("request log %s = %v, want %v", k, rec[k], want)
+		}
+	}
+	if _, ok := rec["duration"]; !ok {
+		t.Errorf("request log has no duration: %s", buf.String())
+	}
+	if strings.Contains(buf.String(), "SECRETQUERY") || strings.Contains(buf.String(), "AAAA") {
+		t.Errorf("request log leaks the query or body: %s", buf.String())
+	}
+}
+
+func TestInternalErrorLogged(t *testing.T) {
+	var buf strings.Builder
+	s, f := newTestServer(t)
+	s.log = slog.New(slog.NewJSONHandler(&buf, nil))
+	f.err = errors.New("store: disk failure detail")
+	w := do(s, "GET", namedHost, "/keys/k1?api-version=7.5", namedToken, "")
+	if w.Code != 500 || strings.Contains(w.Body.String(), "disk failure") {
+		t.Errorf("GET with internal error = %d %s, want 500 without detail", w.Code, w.Body)
+	}
+	id := w.Header().Get("x-ms-request-id")
+	if !strings.Contains(buf.String(), "disk failure detail") || !strings.Contains(buf.String(), id) {
+		t.Errorf("log %s lacks the detail or request id %s", buf.String(), id)
 	}
 }
