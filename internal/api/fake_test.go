@@ -237,7 +237,7 @@ const (
 
 // newTestServer returns a Server over a fake Vaults serving "dev" at the
 // bare origin, with a fixed clock.
-func newTestServer(t *testing.T) (*Server, *fakeVaults) {
+func newTestServer(t testing.TB) (*Server, *fakeVaults) {
 	t.Helper()
 	f := newFakeVaults()
 	s := New(Config{
