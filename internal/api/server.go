@@ -279,7 +279,9 @@ func (s *Server) serveVault(rq *request, segs []string) {
 
 	resource := s.cfg.BareResource
 	if named {
-		resource = "https://" + parentHost(strings.ToLower(rq.r.Host))
+		// As the client spelled it: azkeys compares host suffixes
+		// case-sensitively. Audiences are compared case-insensitively.
+		resource = "https://" + parentHost(rq.r.Host)
 	}
 	if !s.authenticate(rq, resource) {
 		return

@@ -36,6 +36,10 @@ func TestChallenge(t *testing.T) {
 			wantHeader: `Bearer authorization="https://127.0.0.1:8443/Contoso-Tenant", resource="https://localhost:8443"`,
 		},
 		{
+			name: "named origin case kept", host: "Dev.LocalHost:8443", target: "/keys/k1/create?api-version=7.5",
+			wantHeader: `Bearer authorization="https://Dev.LocalHost:8443/Contoso-Tenant", resource="https://LocalHost:8443"`,
+		},
+		{
 			name: "before api-version", host: namedHost, target: "/keys/k1/create",
 			wantHeader: `Bearer authorization="https://dev.localhost:8443/Contoso-Tenant", resource="https://localhost:8443"`,
 		},
