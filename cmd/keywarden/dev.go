@@ -216,4 +216,3 @@ Go:
 
 `, bare, named, strings.Split(named, ":")[0], tenant, creds.ClientID, creds.ClientSecret, caPath, envPath)
 }
-
