@@ -81,7 +81,8 @@ func runDev(ctx context.Context, c config.Config, out io.Writer) error {
 	}
 	c.DataDir = abs
 	c.RootKeyFile = filepath.Join(abs, "root.key")
-	log := newLogger(c)
+	log, flush := newLogger(c)
+	defer flush()
 	e, err := openEngine(ctx, c, log, true)
 	if err != nil {
 		return err

@@ -35,7 +35,8 @@ KEYWARDEN_* environment variables. Secrets are given by file path only.`,
 			if err != nil {
 				return fmt.Errorf("TLS certificate: %w", err)
 			}
-			log := newLogger(c)
+			log, flush := newLogger(c)
+			defer flush()
 			e, err := openEngine(cmd.Context(), c, log, false)
 			if err != nil {
 				return err
@@ -69,7 +70,9 @@ stored in plaintext. It refuses a data directory that already has principals.`,
 				return err
 			}
 			ctx := cmd.Context()
-			e, err := openEngine(ctx, c, newLogger(c), true)
+			log, flush := newLogger(c)
+			defer flush()
+			e, err := openEngine(ctx, c, log, true)
 			if err != nil {
 				return err
 			}

@@ -32,7 +32,7 @@ type env struct {
 	ctx  context.Context
 }
 
-func newEnv(t *testing.T, vaults ...vault.Vault) *env {
+func newEnv(t testing.TB, vaults ...vault.Vault) *env {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "keywarden.db")
 	db, err := embedded.Open(path)
