@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -60,7 +61,8 @@ type server struct {
 	cmd     *exec.Cmd
 	env     map[string]string
 	logMu   sync.Mutex
-	log     strings.Builder
+	banner  strings.Builder // stdout
+	log     strings.Builder // stderr: the structured logs
 	done    chan struct{}
 }
 
@@ -88,39 +90,58 @@ func startDev(t *testing.T, dataDir string, port int, extra ...string) *server {
 	s := &server{t: t, dataDir: dataDir, port: port, done: make(chan struct{})}
 	args := append([]string{"dev", "--data-dir", dataDir, "--listen", fmt.Sprintf("127.0.0.1:%d", port)}, extra...)
 	s.cmd = exec.Command(binary, args...)
-	s.cmd.Env = append(os.Environ(), "KEYWARDEN_LOG_LEVEL=warn")
+	s.cmd.Env = append(os.Environ(), "KEYWARDEN_LOG_LEVEL=info")
 	out, err := s.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.cmd.Stderr = s.cmd.Stdout
+	errOut, err := s.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("start keywarden dev: %v", err)
 	}
-	go func() {
-		sc := bufio.NewScanner(out)
+	var readers sync.WaitGroup
+	collect := func(r io.Reader, into *strings.Builder) {
+		defer readers.Done()
+		sc := bufio.NewScanner(r)
 		for sc.Scan() {
 			s.logMu.Lock()
-			s.log.WriteString(sc.Text() + "\n")
+			into.WriteString(sc.Text() + "\n")
 			s.logMu.Unlock()
 		}
+	}
+	readers.Add(2)
+	go collect(out, &s.banner)
+	go collect(errOut, &s.log)
+	go func() {
+		readers.Wait()
 		s.cmd.Wait()
 		close(s.done)
 	}()
 	t.Cleanup(func() {
 		s.stop()
 		if t.Failed() {
-			t.Logf("server output:\n%s", s.output())
+			t.Logf("server output:\n%s", s.all())
 		}
 	})
 	s.waitReady()
 	return s
 }
 
+// output returns the server's logs (stderr).
 func (s *server) output() string {
 	s.logMu.Lock()
 	defer s.logMu.Unlock()
 	return s.log.String()
+}
+
+// all returns stdout and stderr, for failure reports.
+func (s *server) all() string {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	return s.banner.String() + s.log.String()
 }
 
 // waitReady waits for dev.env (written at each start) and /healthz.
@@ -131,7 +152,7 @@ func (s *server) waitReady() {
 	for time.Now().Before(deadline) {
 		select {
 		case <-s.done:
-			s.t.Fatalf("keywarden dev exited early:\n%s", s.output())
+			s.t.Fatalf("keywarden dev exited early:\n%s", s.all())
 		default:
 		}
 		if env, err := readEnv(envPath); err == nil && strings.Contains(env["KEYWARDEN_VAULT_URL"], fmt.Sprint(s.port)) {
@@ -147,7 +168,7 @@ func (s *server) waitReady() {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	s.t.Fatalf("keywarden dev not ready after 60s:\n%s", s.output())
+	s.t.Fatalf("keywarden dev not ready after 60s:\n%s", s.all())
 }
 
 // stop sends SIGTERM and waits (graceful shutdown).
@@ -194,8 +215,8 @@ func readEnv(path string) (map[string]string, error) {
 	return env, nil
 }
 
-// httpClient trusts the published CA and maps every *.localhost name to
-// 127.0.0.1 (as the /etc/hosts line of the README does).
+// httpClient trusts the published CA and maps every *.localhost and *.test
+// name to 127.0.0.1 (as the /etc/hosts line of the README does).
 func (s *server) httpClient() *http.Client {
 	s.t.Helper()
 	pem, err := os.ReadFile(s.env["KEYWARDEN_CA_CERT"])
@@ -213,7 +234,7 @@ func (s *server) httpClient() *http.Client {
 			TLSClientConfig: &tls.Config{RootCAs: pool},
 			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 				host, port, _ := net.SplitHostPort(addr)
-				if strings.HasSuffix(host, ".localhost") {
+				if strings.HasSuffix(host, ".localhost") || strings.HasSuffix(host, ".test") {
 					addr = net.JoinHostPort("127.0.0.1", port)
 				}
 				return dialer.DialContext(ctx, network, addr)

@@ -9,6 +9,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/sha512"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"math/big"
@@ -287,6 +288,22 @@ func TestEveryOperation(t *testing.T) {
 				t.Errorf("GetRandomBytes = %d bytes, %v", len(rb.Value), err)
 			}
 		})
+	}
+	// Nothing secret reaches the server's log: not the client secret, not
+	// a plaintext, not the imported private key.
+	s.stop()
+	logs := s.output()
+	for what, v := range map[string]string{
+		"client secret": s.env["AZURE_CLIENT_SECRET"],
+		"plaintext":     "attack at dawn",
+		"plaintext b64": base64.RawURLEncoding.EncodeToString([]byte("attack at dawn RSA-OAEP")),
+	} {
+		if strings.Contains(logs, v) {
+			t.Errorf("server log contains the %s", what)
+		}
+	}
+	if !strings.Contains(logs, "request_id=") {
+		t.Errorf("server log has no request lines; the secret check above proves nothing")
 	}
 }
 
