@@ -381,14 +381,22 @@ func (s *Service) UpdateKey(ctx context.Context, now time.Time, ref Ref, p Updat
 // ordered by case-folded name. marker is the Next of the previous page.
 // limit is 1..25. Errors: ErrNotFound (vault).
 func (s *Service) ListKeys(ctx context.Context, vault, marker string, limit int) (Page[KeyVersion], error) {
+	return listKeys(ctx, s, vault, false, marker, limit, func(v Vault, _ store.Key, cur store.Version) (KeyVersion, error) {
+		return s.toKeyVersion(v, cur)
+	})
+}
+
+// listKeys pages through the active or soft-deleted keys of a vault,
+// converting each key with its current version.
+func listKeys[T any](ctx context.Context, s *Service, vault string, deleted bool, marker string, limit int, conv func(Vault, store.Key, store.Version) (T, error)) (Page[T], error) {
 	sv, err := s.storeVault(ctx, vault)
 	if err != nil {
-		return Page[KeyVersion]{}, err
+		return Page[T]{}, err
 	}
 	v := fromStoreVault(sv)
-	var page Page[KeyVersion]
+	var page Page[T]
 	err = s.store.View(ctx, func(tx store.Tx) error {
-		ks, err := tx.Keys(vault, false, store.Page{After: marker, Limit: limit + 1})
+		ks, err := tx.Keys(vault, deleted, store.Page{After: marker, Limit: limit + 1})
 		if err != nil {
 			return err
 		}
@@ -397,15 +405,15 @@ func (s *Service) ListKeys(ctx context.Context, vault, marker string, limit int)
 			page.Next = store.Fold(ks[limit-1].Name)
 		}
 		for _, k := range ks {
-			rec, err := tx.Version(vault, k.Name, k.Current)
+			cur, err := tx.Version(vault, k.Name, k.Current)
 			if err != nil {
 				return fmt.Errorf("current version of %s: %w", k.Name, err)
 			}
-			kv, err := s.toKeyVersion(v, rec)
+			item, err := conv(v, k, cur)
 			if err != nil {
 				return err
 			}
-			page.Items = append(page.Items, kv)
+			page.Items = append(page.Items, item)
 		}
 		return nil
 	})

@@ -92,35 +92,7 @@ func (s *Service) GetDeletedKey(ctx context.Context, vault, name string) (Delete
 // ListDeletedKeys lists soft-deleted keys ordered by case-folded name.
 // Errors: ErrNotFound (vault).
 func (s *Service) ListDeletedKeys(ctx context.Context, vault, marker string, limit int) (Page[DeletedKey], error) {
-	sv, err := s.storeVault(ctx, vault)
-	if err != nil {
-		return Page[DeletedKey]{}, err
-	}
-	v := fromStoreVault(sv)
-	var page Page[DeletedKey]
-	err = s.store.View(ctx, func(tx store.Tx) error {
-		ks, err := tx.Keys(vault, true, store.Page{After: marker, Limit: limit + 1})
-		if err != nil {
-			return err
-		}
-		if len(ks) > limit {
-			ks = ks[:limit]
-			page.Next = store.Fold(ks[limit-1].Name)
-		}
-		for _, k := range ks {
-			cur, err := tx.Version(vault, k.Name, k.Current)
-			if err != nil {
-				return fmt.Errorf("current version of %s: %w", k.Name, err)
-			}
-			dk, err := s.toDeletedKey(v, k, cur)
-			if err != nil {
-				return err
-			}
-			page.Items = append(page.Items, dk)
-		}
-		return nil
-	})
-	return page, err
+	return listKeys(ctx, s, vault, true, marker, limit, s.toDeletedKey)
 }
 
 // RecoverKey brings a soft-deleted key back with all its versions and
@@ -187,7 +159,9 @@ func (s *Service) PurgeExpired(ctx context.Context, now time.Time) (int, error) 
 	var n int
 	var errs []error
 	for _, v := range vs {
+		var purged []string
 		err := s.store.Update(ctx, func(tx store.Tx) error {
+			purged = purged[:0]
 			ks, err := tx.Keys(v.Name, true, store.Page{})
 			if err != nil {
 				return err
@@ -197,15 +171,19 @@ func (s *Service) PurgeExpired(ctx context.Context, now time.Time) (int, error) 
 					if err := tx.DeleteKey(v.Name, k.Name); err != nil {
 						return err
 					}
-					s.invalidate(v.Name, k.Name)
-					n++
+					purged = append(purged, k.Name)
 				}
 			}
 			return nil
 		})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("vault %s: %w", v.Name, err))
+			continue
 		}
+		for _, name := range purged {
+			s.invalidate(v.Name, name)
+		}
+		n += len(purged)
 	}
 	return n, errors.Join(errs...)
 }
