@@ -109,6 +109,26 @@ type Tx interface {
 	// DeletePrincipal removes a principal. Errors: ErrNotFound.
 	DeletePrincipal(clientID string) error
 
+	// RoleDefinition returns a custom role definition by id. Errors:
+	// ErrNotFound.
+	RoleDefinition(id string) (RoleDefinition, error)
+	// RoleDefinitions lists custom role definitions ordered by id.
+	RoleDefinitions() ([]RoleDefinition, error)
+	// PutRoleDefinition creates or replaces a custom role definition.
+	PutRoleDefinition(d RoleDefinition) error
+	// DeleteRoleDefinition removes a custom role definition. Errors:
+	// ErrNotFound.
+	DeleteRoleDefinition(id string) error
+
+	// RoleAssignment returns a role assignment by id. Errors: ErrNotFound.
+	RoleAssignment(id string) (RoleAssignment, error)
+	// RoleAssignments lists all role assignments ordered by id.
+	RoleAssignments() ([]RoleAssignment, error)
+	// PutRoleAssignment creates or replaces a role assignment.
+	PutRoleAssignment(a RoleAssignment) error
+	// DeleteRoleAssignment removes a role assignment. Errors: ErrNotFound.
+	DeleteRoleAssignment(id string) error
+
 	// Blob returns a named system blob (sealed token-signing key, ...).
 	// Errors: ErrNotFound.
 	Blob(name string) ([]byte, error)
@@ -126,8 +146,22 @@ type Vault struct {
 	RetentionDays int
 	// PurgeProtection forbids purging before the retention ends.
 	PurgeProtection bool
+	// Network is the vault's network rules; nil allows every address.
+	Network *NetworkRules
+	// KeyPolicy is the vault key policy document (minimum sizes, allowed
+	// curves, purpose separation), opaque to the store; nil when unset.
+	KeyPolicy []byte
 	// Created is the creation time.
 	Created time.Time
+}
+
+// NetworkRules restrict which client addresses may reach a vault.
+type NetworkRules struct {
+	// DefaultAction is "Allow" or "Deny": what happens to an address no
+	// rule matches.
+	DefaultAction string
+	// IPRules are IPv4/IPv6 addresses or CIDR prefixes that are allowed.
+	IPRules []string
 }
 
 // Key is a key name in a vault with its key-level state.
@@ -225,6 +259,9 @@ type Principal struct {
 	Disabled bool
 	// Secrets are the principal's client secrets, hashed.
 	Secrets []Credential
+	// Certificates are the principal's client certificates (public parts),
+	// used for JWT client assertions (RFC 7523).
+	Certificates []CertificateCredential
 	// Roles are coarse role names held until role assignments exist.
 	Roles []string
 	// Created is the creation time.
@@ -246,3 +283,51 @@ type Credential struct {
 // Fold returns the case-folded form of a key name used for lookups and
 // ordering.
 func Fold(name string) string { return strings.ToLower(name) }
+
+// CertificateCredential is one client certificate of a principal.
+type CertificateCredential struct {
+	// ID identifies the credential.
+	ID string
+	// DER is the X.509 certificate.
+	DER []byte
+	// Thumbprint is the SHA-1 thumbprint (x5t), hex; ThumbprintSHA256 the
+	// SHA-256 one (x5t#S256).
+	Thumbprint, ThumbprintSHA256 string
+	// Expires is the credential's expiry (the certificate's NotAfter unless
+	// set earlier).
+	Expires *time.Time
+	// Created is the creation time.
+	Created time.Time
+}
+
+// RoleDefinition is a custom role. Built-in roles are defined in code
+// (package rbac) and never stored.
+type RoleDefinition struct {
+	// ID is the role definition's GUID.
+	ID string
+	// Name is the role's display name (roleName), unique.
+	Name string
+	// Description says what the role is for.
+	Description string
+	// Actions, NotActions, DataActions and NotDataActions are the
+	// permission strings, wildcards allowed as in Azure.
+	Actions, NotActions, DataActions, NotDataActions []string
+	// AssignableScopes are the scopes it may be assigned at.
+	AssignableScopes []string
+	// Created and Updated are timestamps.
+	Created, Updated time.Time
+}
+
+// RoleAssignment binds a principal (or a group) to a role at a scope.
+type RoleAssignment struct {
+	// ID is the assignment's GUID (also its name).
+	ID string
+	// PrincipalID is the object id of a principal or group.
+	PrincipalID string
+	// RoleDefinitionID is the GUID of a built-in or custom role.
+	RoleDefinitionID string
+	// Scope is "/", "/vaults/{v}" or "/vaults/{v}/keys/{k}".
+	Scope string
+	// Created is the creation time.
+	Created time.Time
+}
