@@ -5,14 +5,22 @@
 //
 // # Layout
 //
-// The file holds six top-level buckets:
+// The file holds eight top-level buckets:
 //
-//	meta        "schema" → decimal store.SchemaVersion
-//	vaults      name → vault record
-//	keys        vault NUL Fold(name) → key record
-//	versions    vault NUL Fold(name) NUL id → version record
-//	principals  client id → principal record
-//	blobs       name → the blob's bytes, verbatim
+//	meta             "schema" → decimal store.SchemaVersion
+//	vaults           name → vault record
+//	keys             vault NUL Fold(name) → key record
+//	versions         vault NUL Fold(name) NUL id → version record
+//	principals       client id → principal record
+//	blobs            name → the blob's bytes, verbatim
+//	roleDefinitions  id → custom role definition record
+//	roleAssignments  id → role assignment record
+//
+// The last two buckets, and the vault fields network and keyPolicy and the
+// principal field certificates, were added within schema 1: they are pure
+// additions that older binaries ignore. Open creates the two buckets in a
+// schema 1 file that lacks them, and records written without the new fields
+// read back with nil values.
 //
 // Byte order of the composite keys is the listing order the store contract
 // asks for: Fold(name) within a vault, ID within a key. Vault names, key
@@ -77,13 +85,26 @@ var (
 	bucketVersions   = []byte("versions")
 	bucketPrincipals = []byte("principals")
 	bucketBlobs      = []byte("blobs")
+	bucketRoleDefs   = []byte("roleDefinitions")
+	bucketRoleAssign = []byte("roleAssignments")
 
 	metaSchema = []byte("schema")
 )
 
-// allBuckets lists every top-level bucket Open creates.
+// allBuckets lists every top-level bucket Open creates in a new file.
 func allBuckets() [][]byte {
+	return append(baseBuckets(), addedBuckets()...)
+}
+
+// baseBuckets lists the buckets every schema 1 file has held from the start.
+func baseBuckets() [][]byte {
 	return [][]byte{bucketMeta, bucketVaults, bucketKeys, bucketVersions, bucketPrincipals, bucketBlobs}
+}
+
+// addedBuckets lists the buckets added within schema 1; Open creates them in
+// an existing file that lacks them.
+func addedBuckets() [][]byte {
+	return [][]byte{bucketRoleDefs, bucketRoleAssign}
 }
 
 var _ store.Store = (*DB)(nil)
@@ -152,8 +173,9 @@ func Open(path string, opts ...Option) (*DB, error) {
 }
 
 // initSchema checks the schema version of a store file, and on a new file
-// creates the buckets and writes store.SchemaVersion. It writes nothing to a
-// file it refuses.
+// creates the buckets and writes store.SchemaVersion. On an existing file it
+// creates the buckets added within the schema that are missing. It writes
+// nothing to a file it refuses.
 func initSchema(btx *bolt.Tx) error {
 	meta := btx.Bucket(bucketMeta)
 	if meta == nil {
@@ -184,9 +206,14 @@ func initSchema(btx *bolt.Tx) error {
 		// Migrations from older schemas go here when SchemaVersion grows.
 		return fmt.Errorf("schema version %d is older than %d and no migration exists", v, store.SchemaVersion)
 	}
-	for _, name := range allBuckets() {
+	for _, name := range baseBuckets() {
 		if btx.Bucket(name) == nil {
 			return fmt.Errorf("bucket %q missing", name)
+		}
+	}
+	for _, name := range addedBuckets() {
+		if _, err := btx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("create bucket %q: %w", name, err)
 		}
 	}
 	return nil

@@ -228,6 +228,8 @@ func TestInvalidNames(t *testing.T) {
 		{"PutVersionNUL", func(tx store.Tx) error { return tx.PutVersion(store.Version{Vault: "v", Name: "k", ID: "\x00"}) }},
 		{"PutPrincipalEmpty", func(tx store.Tx) error { return tx.PutPrincipal(store.Principal{}) }},
 		{"PutBlobEmpty", func(tx store.Tx) error { return tx.PutBlob("", []byte("x")) }},
+		{"PutRoleDefinitionEmpty", func(tx store.Tx) error { return tx.PutRoleDefinition(store.RoleDefinition{Name: "n"}) }},
+		{"PutRoleAssignmentEmpty", func(tx store.Tx) error { return tx.PutRoleAssignment(store.RoleAssignment{Scope: "/"}) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -235,5 +237,133 @@ func TestInvalidNames(t *testing.T) {
 				t.Errorf("Update(%s) = nil, want an error", tt.name)
 			}
 		})
+	}
+}
+
+// TestOpenSchema1WithoutAdditions opens a file written by a binary that
+// predates the role buckets and the vault and principal fields added within
+// schema 1: it opens, its records read back with the new fields nil, and the
+// new buckets are created and usable.
+func TestOpenSchema1WithoutAdditions(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keywarden.db")
+	created := time.Date(2025, 3, 14, 15, 9, 26, 535897000, time.UTC)
+	old := map[string]map[string]string{
+		"meta":     {"schema": "1"},
+		"vaults":   {"v": `{"name":"v","sku":"premium","retentionDays":90,"purgeProtection":true,"created":"2025-03-14T15:09:26.535897Z"}`},
+		"keys":     {},
+		"versions": {},
+		"principals": {"app": `{"clientId":"app","objectId":"oid","name":"App","disabled":false,` +
+			`"secrets":[{"id":"s1","hash":"h","created":"2025-03-14T15:09:26.535897Z"}],"created":"2025-03-14T15:09:26.535897Z"}`},
+		"blobs": {},
+	}
+	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Update(func(btx *bolt.Tx) error {
+		for bucket, records := range old {
+			bk, err := btx.CreateBucket([]byte(bucket))
+			if err != nil {
+				return err
+			}
+			for k, v := range records {
+				if err := bk.Put([]byte(k), []byte(v)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db := mustOpen(t, path)
+	var (
+		vault     store.Vault
+		principal store.Principal
+		defs      []store.RoleDefinition
+		assigns   []store.RoleAssignment
+	)
+	err = db.View(t.Context(), func(tx store.Tx) (err error) {
+		if vault, err = tx.Vault("v"); err != nil {
+			return err
+		}
+		if principal, err = tx.Principal("app"); err != nil {
+			return err
+		}
+		if defs, err = tx.RoleDefinitions(); err != nil {
+			return err
+		}
+		assigns, err = tx.RoleAssignments()
+		return err
+	})
+	if err != nil {
+		t.Fatalf("View() of an old schema 1 file = %v, want nil", err)
+	}
+	wantVault := store.Vault{Name: "v", SKU: "premium", RetentionDays: 90, PurgeProtection: true, Created: created}
+	if diff := cmp.Diff(wantVault, vault); diff != "" {
+		t.Errorf("Vault(%q) of an old file mismatch (-want +got):\n%s", "v", diff)
+	}
+	if vault.Network != nil || vault.KeyPolicy != nil {
+		t.Errorf("Vault(%q) of an old file = Network %+v, KeyPolicy %q, want nil, nil", "v", vault.Network, vault.KeyPolicy)
+	}
+	wantPrincipal := store.Principal{
+		ClientID: "app", ObjectID: "oid", Name: "App",
+		Secrets: []store.Credential{{ID: "s1", Hash: "h", Created: created}},
+		Created: created,
+	}
+	if diff := cmp.Diff(wantPrincipal, principal); diff != "" {
+		t.Errorf("Principal(%q) of an old file mismatch (-want +got):\n%s", "app", diff)
+	}
+	if principal.Certificates != nil {
+		t.Errorf("Principal(%q).Certificates of an old file = %v, want nil", "app", principal.Certificates)
+	}
+	if len(defs) != 0 || len(assigns) != 0 {
+		t.Errorf("RoleDefinitions(), RoleAssignments() of an old file = %v, %v, want none", defs, assigns)
+	}
+
+	// The added buckets exist now: writes succeed and survive a reopen.
+	a := store.RoleAssignment{ID: "a", PrincipalID: "oid", RoleDefinitionID: "r", Scope: "/", Created: created}
+	if err := db.Update(t.Context(), func(tx store.Tx) error {
+		return errors.Join(tx.PutRoleAssignment(a), tx.PutRoleDefinition(store.RoleDefinition{ID: "r", Name: "R"}))
+	}); err != nil {
+		t.Fatalf("Update(PutRoleAssignment, PutRoleDefinition) on an old file = %v, want nil", err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db = mustOpen(t, path)
+	var got store.RoleAssignment
+	if err := db.View(t.Context(), func(tx store.Tx) (err error) {
+		got, err = tx.RoleAssignment("a")
+		return err
+	}); err != nil {
+		t.Fatalf("RoleAssignment(%q) after reopen = %v, want nil", "a", err)
+	}
+	if diff := cmp.Diff(a, got); diff != "" {
+		t.Errorf("RoleAssignment(%q) after reopen mismatch (-want +got):\n%s", "a", diff)
+	}
+}
+
+// TestOpenMissingBaseBucket refuses a schema 1 file that lacks a bucket
+// every schema 1 file has.
+func TestOpenMissingBaseBucket(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keywarden.db")
+	db := mustOpen(t, path)
+	db.Close()
+	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Update(func(btx *bolt.Tx) error { return btx.DeleteBucket(bucketKeys) }); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	if db, err := Open(path, WithLockTimeout(time.Second)); err == nil {
+		db.Close()
+		t.Errorf("Open(%q) without the keys bucket = nil error, want an error", path)
 	}
 }

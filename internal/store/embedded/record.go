@@ -24,13 +24,22 @@ func stampPtr(t *time.Time) *time.Time {
 	return &s
 }
 
-// vaultRecord is the JSON form of store.Vault.
+// vaultRecord is the JSON form of store.Vault. Network and KeyPolicy were
+// added within schema 1: records written before them read back with nil.
 type vaultRecord struct {
-	Name            string    `json:"name"`
-	SKU             string    `json:"sku"`
-	RetentionDays   int       `json:"retentionDays"`
-	PurgeProtection bool      `json:"purgeProtection"`
-	Created         time.Time `json:"created"`
+	Name            string              `json:"name"`
+	SKU             string              `json:"sku"`
+	RetentionDays   int                 `json:"retentionDays"`
+	PurgeProtection bool                `json:"purgeProtection"`
+	Network         *networkRulesRecord `json:"network,omitempty"`
+	KeyPolicy       []byte              `json:"keyPolicy,omitempty"`
+	Created         time.Time           `json:"created"`
+}
+
+// networkRulesRecord is the JSON form of store.NetworkRules.
+type networkRulesRecord struct {
+	DefaultAction string   `json:"defaultAction"`
+	IPRules       []string `json:"ipRules,omitempty"`
 }
 
 func newVaultRecord(v store.Vault) vaultRecord {
@@ -39,6 +48,8 @@ func newVaultRecord(v store.Vault) vaultRecord {
 		SKU:             v.SKU,
 		RetentionDays:   v.RetentionDays,
 		PurgeProtection: v.PurgeProtection,
+		Network:         (*networkRulesRecord)(v.Network),
+		KeyPolicy:       v.KeyPolicy,
 		Created:         stamp(v.Created),
 	}
 }
@@ -49,6 +60,8 @@ func (r vaultRecord) vault() store.Vault {
 		SKU:             r.SKU,
 		RetentionDays:   r.RetentionDays,
 		PurgeProtection: r.PurgeProtection,
+		Network:         (*store.NetworkRules)(r.Network),
+		KeyPolicy:       r.KeyPolicy,
 		Created:         r.Created,
 	}
 }
@@ -216,15 +229,27 @@ func (r versionRecord) version() store.Version {
 	return v
 }
 
-// principalRecord is the JSON form of store.Principal.
+// principalRecord is the JSON form of store.Principal. Certificates was
+// added within schema 1: records written before it read back with none.
 type principalRecord struct {
-	ClientID string             `json:"clientId"`
-	ObjectID string             `json:"objectId"`
-	Name     string             `json:"name"`
-	Disabled bool               `json:"disabled"`
-	Secrets  []credentialRecord `json:"secrets,omitempty"`
-	Roles    []string           `json:"roles,omitempty"`
-	Created  time.Time          `json:"created"`
+	ClientID     string              `json:"clientId"`
+	ObjectID     string              `json:"objectId"`
+	Name         string              `json:"name"`
+	Disabled     bool                `json:"disabled"`
+	Secrets      []credentialRecord  `json:"secrets,omitempty"`
+	Certificates []certificateRecord `json:"certificates,omitempty"`
+	Roles        []string            `json:"roles,omitempty"`
+	Created      time.Time           `json:"created"`
+}
+
+// certificateRecord is the JSON form of store.CertificateCredential.
+type certificateRecord struct {
+	ID               string     `json:"id"`
+	DER              []byte     `json:"der,omitempty"`
+	Thumbprint       string     `json:"thumbprint,omitempty"`
+	ThumbprintSHA256 string     `json:"thumbprintSha256,omitempty"`
+	Expires          *time.Time `json:"expires,omitempty"`
+	Created          time.Time  `json:"created"`
 }
 
 // credentialRecord is the JSON form of store.Credential.
@@ -252,6 +277,16 @@ func newPrincipalRecord(p store.Principal) principalRecord {
 			Created: stamp(c.Created),
 		})
 	}
+	for _, c := range p.Certificates {
+		r.Certificates = append(r.Certificates, certificateRecord{
+			ID:               c.ID,
+			DER:              c.DER,
+			Thumbprint:       c.Thumbprint,
+			ThumbprintSHA256: c.ThumbprintSHA256,
+			Expires:          stampPtr(c.Expires),
+			Created:          stamp(c.Created),
+		})
+	}
 	return r
 }
 
@@ -272,5 +307,88 @@ func (r principalRecord) principal() store.Principal {
 			Created: c.Created,
 		})
 	}
+	for _, c := range r.Certificates {
+		p.Certificates = append(p.Certificates, store.CertificateCredential{
+			ID:               c.ID,
+			DER:              c.DER,
+			Thumbprint:       c.Thumbprint,
+			ThumbprintSHA256: c.ThumbprintSHA256,
+			Expires:          c.Expires,
+			Created:          c.Created,
+		})
+	}
 	return p
+}
+
+// roleDefinitionRecord is the JSON form of store.RoleDefinition.
+type roleDefinitionRecord struct {
+	ID               string    `json:"id"`
+	Name             string    `json:"name"`
+	Description      string    `json:"description,omitempty"`
+	Actions          []string  `json:"actions,omitempty"`
+	NotActions       []string  `json:"notActions,omitempty"`
+	DataActions      []string  `json:"dataActions,omitempty"`
+	NotDataActions   []string  `json:"notDataActions,omitempty"`
+	AssignableScopes []string  `json:"assignableScopes,omitempty"`
+	Created          time.Time `json:"created"`
+	Updated          time.Time `json:"updated"`
+}
+
+func newRoleDefinitionRecord(d store.RoleDefinition) roleDefinitionRecord {
+	return roleDefinitionRecord{
+		ID:               d.ID,
+		Name:             d.Name,
+		Description:      d.Description,
+		Actions:          d.Actions,
+		NotActions:       d.NotActions,
+		DataActions:      d.DataActions,
+		NotDataActions:   d.NotDataActions,
+		AssignableScopes: d.AssignableScopes,
+		Created:          stamp(d.Created),
+		Updated:          stamp(d.Updated),
+	}
+}
+
+func (r roleDefinitionRecord) roleDefinition() store.RoleDefinition {
+	return store.RoleDefinition{
+		ID:               r.ID,
+		Name:             r.Name,
+		Description:      r.Description,
+		Actions:          r.Actions,
+		NotActions:       r.NotActions,
+		DataActions:      r.DataActions,
+		NotDataActions:   r.NotDataActions,
+		AssignableScopes: r.AssignableScopes,
+		Created:          r.Created,
+		Updated:          r.Updated,
+	}
+}
+
+// roleAssignmentRecord is the JSON form of store.RoleAssignment.
+type roleAssignmentRecord struct {
+	ID               string    `json:"id"`
+	PrincipalID      string    `json:"principalId"`
+	RoleDefinitionID string    `json:"roleDefinitionId"`
+	Scope            string    `json:"scope"`
+	Created          time.Time `json:"created"`
+}
+
+func newRoleAssignmentRecord(a store.RoleAssignment) roleAssignmentRecord {
+	return roleAssignmentRecord{
+		ID:               a.ID,
+		PrincipalID:      a.PrincipalID,
+		RoleDefinitionID: a.RoleDefinitionID,
+		Scope:            a.Scope,
+		Created:          stamp(a.Created),
+	}
+}
+
+func (r roleAssignmentRecord) roleAssignment() store.RoleAssignment {
+	return store.RoleAssignment{
+		ID:               r.ID,
+		PrincipalID:      r.PrincipalID,
+		RoleDefinitionID: r.RoleDefinitionID,
+		Scope:            r.Scope,
+		Created:          r.Created,
+	}
 }

@@ -296,6 +296,78 @@ func (t *tx) DeletePrincipal(clientID string) error {
 	return t.del("delete principal", bucketPrincipals, []byte(clientID))
 }
 
+// RoleDefinition implements store.Tx.
+func (t *tx) RoleDefinition(id string) (store.RoleDefinition, error) {
+	if id == "" {
+		return store.RoleDefinition{}, store.ErrNotFound
+	}
+	var rec roleDefinitionRecord
+	if err := t.get(bucketRoleDefs, []byte(id), &rec); err != nil {
+		return store.RoleDefinition{}, err
+	}
+	return rec.roleDefinition(), nil
+}
+
+// RoleDefinitions implements store.Tx.
+func (t *tx) RoleDefinitions() ([]store.RoleDefinition, error) {
+	return list(t, bucketRoleDefs, nil, "", 0, roleDefinitionRecord.roleDefinition, nil)
+}
+
+// PutRoleDefinition implements store.Tx.
+func (t *tx) PutRoleDefinition(d store.RoleDefinition) error {
+	if d.ID == "" {
+		return errors.New("embedded: put role definition: empty id")
+	}
+	return t.put("put role definition", bucketRoleDefs, []byte(d.ID), newRoleDefinitionRecord(d))
+}
+
+// DeleteRoleDefinition implements store.Tx.
+func (t *tx) DeleteRoleDefinition(id string) error {
+	if id == "" {
+		if err := t.writable("delete role definition"); err != nil {
+			return err
+		}
+		return store.ErrNotFound
+	}
+	return t.del("delete role definition", bucketRoleDefs, []byte(id))
+}
+
+// RoleAssignment implements store.Tx.
+func (t *tx) RoleAssignment(id string) (store.RoleAssignment, error) {
+	if id == "" {
+		return store.RoleAssignment{}, store.ErrNotFound
+	}
+	var rec roleAssignmentRecord
+	if err := t.get(bucketRoleAssign, []byte(id), &rec); err != nil {
+		return store.RoleAssignment{}, err
+	}
+	return rec.roleAssignment(), nil
+}
+
+// RoleAssignments implements store.Tx.
+func (t *tx) RoleAssignments() ([]store.RoleAssignment, error) {
+	return list(t, bucketRoleAssign, nil, "", 0, roleAssignmentRecord.roleAssignment, nil)
+}
+
+// PutRoleAssignment implements store.Tx.
+func (t *tx) PutRoleAssignment(a store.RoleAssignment) error {
+	if a.ID == "" {
+		return errors.New("embedded: put role assignment: empty id")
+	}
+	return t.put("put role assignment", bucketRoleAssign, []byte(a.ID), newRoleAssignmentRecord(a))
+}
+
+// DeleteRoleAssignment implements store.Tx.
+func (t *tx) DeleteRoleAssignment(id string) error {
+	if id == "" {
+		if err := t.writable("delete role assignment"); err != nil {
+			return err
+		}
+		return store.ErrNotFound
+	}
+	return t.del("delete role assignment", bucketRoleAssign, []byte(id))
+}
+
 // Blob implements store.Tx. The result is a copy the caller may modify.
 func (t *tx) Blob(name string) ([]byte, error) {
 	if name == "" {

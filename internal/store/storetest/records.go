@@ -30,6 +30,13 @@ func testVaults(t *testing.T, open opener) {
 		}{
 			{"Full", newVault("full")},
 			{"Minimal", store.Vault{Name: "minimal"}},
+			{"NetworkAllowNoRules", store.Vault{Name: "allow", Network: &store.NetworkRules{DefaultAction: "Allow"}}},
+			{"NetworkEmpty", store.Vault{Name: "empty-rules", Network: &store.NetworkRules{}}},
+			{"NetworkIPv6", store.Vault{Name: "ipv6", Network: &store.NetworkRules{
+				DefaultAction: "Deny",
+				IPRules:       []string{"fe80::1", "2001:db8:abcd:12::/64"},
+			}}},
+			{"KeyPolicyBinary", store.Vault{Name: "policy", KeyPolicy: []byte{0, 1, 2, 0xfe, 0xff}}},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -52,6 +59,8 @@ func testVaults(t *testing.T, open opener) {
 		v := newVault("v")
 		put(t, s, v)
 		v.SKU, v.RetentionDays, v.PurgeProtection = "standard", 7, false
+		v.Network.DefaultAction, v.Network.IPRules = "Allow", []string{"192.0.2.1"}
+		v.KeyPolicy = []byte(`{}`)
 		put(t, s, v)
 		var got store.Vault
 		view(t, s, func(tx store.Tx) (err error) {
@@ -81,6 +90,22 @@ func testVaults(t *testing.T, open opener) {
 		want := []store.Vault{newVault("a"), newVault("b"), newVault("c-1"), newVault("c0")}
 		if diff := cmp.Diff(want, got, cmpOpts...); diff != "" {
 			t.Errorf("Vaults() mismatch (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("ReplaceClearsOptional", func(t *testing.T) {
+		s := newStore(t, open)
+		v := newVault("v")
+		put(t, s, v)
+		v.Network, v.KeyPolicy = nil, nil
+		put(t, s, v)
+		var got store.Vault
+		view(t, s, func(tx store.Tx) (err error) {
+			got, err = tx.Vault("v")
+			return err
+		})
+		if got.Network != nil || got.KeyPolicy != nil {
+			t.Errorf("Vault(%q) after replace without network and key policy = Network %+v, KeyPolicy %q, want nil, nil", "v", got.Network, got.KeyPolicy)
 		}
 	})
 
@@ -577,6 +602,9 @@ func testPrincipals(t *testing.T, open opener) {
 			{"Minimal", store.Principal{ClientID: "minimal"}},
 			{"Full", newPrincipal("1b4c6f0e-8d1a-4a55-9a3e-0f6a1c2b3d4e")},
 			{"Disabled", store.Principal{ClientID: "disabled", Name: "Off", Disabled: true, Created: at(3)}},
+			{"CertificatesOnly", store.Principal{ClientID: "certs", Certificates: []store.CertificateCredential{
+				{ID: "only", DER: []byte{0x30, 0x00}, ThumbprintSHA256: "ab", Created: at(4)},
+			}}},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -591,6 +619,24 @@ func testPrincipals(t *testing.T, open opener) {
 					t.Errorf("Principal(%q) mismatch (-want +got):\n%s", tt.p.ClientID, diff)
 				}
 			})
+		}
+	})
+
+	t.Run("ReplaceCredentials", func(t *testing.T) {
+		s := newStore(t, open)
+		p := newPrincipal("p")
+		put(t, s, p)
+		p.Certificates = p.Certificates[1:]
+		p.Secrets = nil
+		p.Disabled = true
+		put(t, s, p)
+		var got store.Principal
+		view(t, s, func(tx store.Tx) (err error) {
+			got, err = tx.Principal("p")
+			return err
+		})
+		if diff := cmp.Diff(p, got, cmpOpts...); diff != "" {
+			t.Errorf("Principal(%q) after replace mismatch (-want +got):\n%s", "p", diff)
 		}
 	})
 

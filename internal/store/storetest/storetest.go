@@ -2,6 +2,7 @@
 // store.Store implementation (embedded, postgres) calls Run from its own
 // tests, so that all backends behave alike: not-found errors, round trips,
 // time precision, case-insensitive key names, listing order and paging,
+// role definitions and role assignments,
 // isolation of vaults, and transaction semantics (rollback, read-your-writes,
 // serialised concurrent updates, read-only views, cancellation, Close).
 //
@@ -33,6 +34,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Keys", func(t *testing.T) { testKeys(t, open) })
 	t.Run("Versions", func(t *testing.T) { testVersions(t, open) })
 	t.Run("Principals", func(t *testing.T) { testPrincipals(t, open) })
+	t.Run("RoleDefinitions", func(t *testing.T) { testRoleDefinitions(t, open) })
+	t.Run("RoleAssignments", func(t *testing.T) { testRoleAssignments(t, open) })
 	t.Run("Blobs", func(t *testing.T) { testBlobs(t, open) })
 	t.Run("Times", func(t *testing.T) { testTimes(t, open) })
 	t.Run("Transactions", func(t *testing.T) { testTransactions(t, open) })
@@ -75,7 +78,8 @@ func view(t *testing.T, s store.Store, fn func(store.Tx) error) {
 }
 
 // put stores records in one Update. Each record is a store.Vault,
-// store.Key, store.Version or store.Principal.
+// store.Key, store.Version, store.Principal, store.RoleDefinition or
+// store.RoleAssignment.
 func put(t *testing.T, s store.Store, records ...any) {
 	t.Helper()
 	update(t, s, func(tx store.Tx) error {
@@ -90,6 +94,10 @@ func put(t *testing.T, s store.Store, records ...any) {
 				err = tx.PutVersion(r)
 			case store.Principal:
 				err = tx.PutPrincipal(r)
+			case store.RoleDefinition:
+				err = tx.PutRoleDefinition(r)
+			case store.RoleAssignment:
+				err = tx.PutRoleAssignment(r)
 			default:
 				err = fmt.Errorf("storetest: cannot put %T", r)
 			}
@@ -126,7 +134,12 @@ func newVault(name string) store.Vault {
 		SKU:             "premium",
 		RetentionDays:   90,
 		PurgeProtection: true,
-		Created:         at(0),
+		Network: &store.NetworkRules{
+			DefaultAction: "Deny",
+			IPRules:       []string{"127.0.0.1", "10.0.0.0/8", "2001:db8::/32", "::1"},
+		},
+		KeyPolicy: []byte(`{"minimumRsaSize":3072,"allowedCurves":["P-256","P-384"]}`),
+		Created:   at(0),
 	}
 }
 
@@ -185,8 +198,46 @@ func newPrincipal(clientID string) store.Principal {
 			{ID: "s1", Hash: "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA", Expires: ptr(at(24 * 30)), Created: at(0)},
 			{ID: "s2", Hash: "$argon2id$v=19$m=65536,t=3,p=4$c2FsdDI$aGFzaDI", Created: at(1)},
 		},
+		Certificates: []store.CertificateCredential{
+			{
+				ID:               "c1",
+				DER:              []byte{0x30, 0x82, 0x01, 0x0a, 0x00, 0xff, 0x00},
+				Thumbprint:       "3a7f0c5e9b1d2f4a6c8e0b2d4f6a8c0e2b4d6f8a",
+				ThumbprintSHA256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+				Expires:          ptr(at(24 * 365)),
+				Created:          at(2),
+			},
+			{ID: "c2", DER: []byte{0x30, 0x03, 0x02, 0x01, 0x00}, Thumbprint: "00", Created: at(3)},
+		},
 		Roles:   []string{"Key Vault Crypto User", "Key Vault Reader"},
 		Created: at(0),
+	}
+}
+
+// newRoleDefinition returns a custom role definition with every field set.
+func newRoleDefinition(id, name string) store.RoleDefinition {
+	return store.RoleDefinition{
+		ID:               id,
+		Name:             name,
+		Description:      "Role " + name + " for tests",
+		Actions:          []string{"Microsoft.KeyVault/vaults/read"},
+		NotActions:       []string{"Microsoft.KeyVault/vaults/delete"},
+		DataActions:      []string{"Microsoft.KeyVault/vaults/keys/*", "Keywarden/vaults/read"},
+		NotDataActions:   []string{"Microsoft.KeyVault/vaults/keys/purge/action"},
+		AssignableScopes: []string{"/", "/vaults/v"},
+		Created:          at(1),
+		Updated:          at(2),
+	}
+}
+
+// newRoleAssignment returns a role assignment with every field set.
+func newRoleAssignment(id string) store.RoleAssignment {
+	return store.RoleAssignment{
+		ID:               id,
+		PrincipalID:      "oid-" + id,
+		RoleDefinitionID: "12338af0-0e69-4776-bea7-57ae8d297424",
+		Scope:            "/vaults/v/keys/MyKey",
+		Created:          at(3),
 	}
 }
 
@@ -195,6 +246,24 @@ func keyNames(keys []store.Key) []string {
 	out := []string{}
 	for _, k := range keys {
 		out = append(out, k.Name)
+	}
+	return out
+}
+
+// roleDefinitionIDs returns the ID of each role definition.
+func roleDefinitionIDs(defs []store.RoleDefinition) []string {
+	out := []string{}
+	for _, d := range defs {
+		out = append(out, d.ID)
+	}
+	return out
+}
+
+// roleAssignmentIDs returns the ID of each role assignment.
+func roleAssignmentIDs(as []store.RoleAssignment) []string {
+	out := []string{}
+	for _, a := range as {
+		out = append(out, a.ID)
 	}
 	return out
 }

@@ -18,6 +18,8 @@ type state struct {
 	Keys       map[string][]store.Key // by vault, active then deleted
 	Versions   map[string][]store.Version
 	Principals []store.Principal
+	RoleDefs   []store.RoleDefinition
+	Assigns    []store.RoleAssignment
 	Blobs      map[string]string
 }
 
@@ -29,13 +31,14 @@ var (
 )
 
 // seed writes a small data set: vault v with an active key of two versions
-// and a soft-deleted key, a principal and a blob.
+// and a soft-deleted key, a principal, a custom role definition, a role
+// assignment and a blob.
 func seed(t *testing.T, s store.Store) {
 	t.Helper()
 	put(t, s, newVault("v"),
 		newKey("v", "Live"), newVersion("v", "Live", "1"), newVersion("v", "Live", "2"),
 		deletedKey("v", "Gone"), newVersion("v", "Gone", "1"),
-		newPrincipal("p"))
+		newPrincipal("p"), newRoleDefinition("r", "R"), newRoleAssignment("a"))
 	update(t, s, func(tx store.Tx) error { return tx.PutBlob("b", []byte("blob")) })
 }
 
@@ -64,6 +67,12 @@ func dump(t *testing.T, s store.Store) state {
 			}
 		}
 		if st.Principals, err = tx.Principals(); err != nil {
+			return err
+		}
+		if st.RoleDefs, err = tx.RoleDefinitions(); err != nil {
+			return err
+		}
+		if st.Assigns, err = tx.RoleAssignments(); err != nil {
 			return err
 		}
 		for _, name := range stateBlobs {
@@ -95,6 +104,16 @@ var writes = []struct {
 	{"PutVersion", func(tx store.Tx) error { return tx.PutVersion(newVersion("v", "Live", "3")) }},
 	{"PutPrincipal", func(tx store.Tx) error { return tx.PutPrincipal(newPrincipal("q")) }},
 	{"DeletePrincipal", func(tx store.Tx) error { return tx.DeletePrincipal("p") }},
+	{"PutRoleDefinition", func(tx store.Tx) error { return tx.PutRoleDefinition(newRoleDefinition("r2", "R2")) }},
+	{"PutRoleDefinitionReplace", func(tx store.Tx) error { return tx.PutRoleDefinition(newRoleDefinition("r", "Renamed")) }},
+	{"DeleteRoleDefinition", func(tx store.Tx) error { return tx.DeleteRoleDefinition("r") }},
+	{"PutRoleAssignment", func(tx store.Tx) error { return tx.PutRoleAssignment(newRoleAssignment("a2")) }},
+	{"PutRoleAssignmentReplace", func(tx store.Tx) error {
+		a := newRoleAssignment("a")
+		a.Scope = "/"
+		return tx.PutRoleAssignment(a)
+	}},
+	{"DeleteRoleAssignment", func(tx store.Tx) error { return tx.DeleteRoleAssignment("a") }},
 	{"PutBlob", func(tx store.Tx) error { return tx.PutBlob("c", []byte("new")) }},
 	{"PutBlobReplace", func(tx store.Tx) error { return tx.PutBlob("b", []byte("changed")) }},
 }
@@ -203,6 +222,31 @@ func testTransactions(t *testing.T, open opener) {
 			}
 			_, err = tx.Principal("p")
 			wantNotFound(t, `Principal("p") after DeletePrincipal in the same Update`, err)
+			if err := tx.PutRoleDefinition(newRoleDefinition("r2", "R2")); err != nil {
+				return err
+			}
+			if d, err := tx.RoleDefinition("r2"); err != nil || d.Name != "R2" {
+				t.Errorf("RoleDefinition(%q) after PutRoleDefinition in the same Update = %q, %v, want %q, nil", "r2", d.Name, err, "R2")
+			}
+			if ds, err := tx.RoleDefinitions(); err != nil || len(ds) != 2 {
+				t.Errorf("RoleDefinitions() after PutRoleDefinition in the same Update = %v, %v, want [r r2], nil", roleDefinitionIDs(ds), err)
+			}
+			if err := tx.DeleteRoleDefinition("r"); err != nil {
+				return err
+			}
+			_, err = tx.RoleDefinition("r")
+			wantNotFound(t, `RoleDefinition("r") after DeleteRoleDefinition in the same Update`, err)
+			if err := tx.PutRoleAssignment(newRoleAssignment("a2")); err != nil {
+				return err
+			}
+			if as, err := tx.RoleAssignments(); err != nil || len(as) != 2 {
+				t.Errorf("RoleAssignments() after PutRoleAssignment in the same Update = %v, %v, want [a a2], nil", roleAssignmentIDs(as), err)
+			}
+			if err := tx.DeleteRoleAssignment("a"); err != nil {
+				return err
+			}
+			_, err = tx.RoleAssignment("a")
+			wantNotFound(t, `RoleAssignment("a") after DeleteRoleAssignment in the same Update`, err)
 			if err := tx.PutBlob("b", []byte("new")); err != nil {
 				return err
 			}
