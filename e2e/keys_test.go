@@ -383,3 +383,9 @@ func rsaJWK(k *rsa.PrivateKey) *azkeys.JSONWebKey {
 		DP: k.Precomputed.Dp.Bytes(), DQ: k.Precomputed.Dq.Bytes(), QI: k.Precomputed.Qinv.Bytes(),
 	}
 }
+
+func ecJWK() *azkeys.JSONWebKey {
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	pad := func(b []byte) []byte { return append(make([]byte, 32-len(b)), b...) }
+	return &azkeys.JSONWebKey{Kty: to.Ptr(azkeys.KeyTypeEC), Crv: to.Ptr(azkeys.CurveNameP256), X: pad(k.X.Bytes()), Y: pad(k.Y.Bytes()), D: pad(k.D.Bytes())}
+}
