@@ -132,7 +132,7 @@ func TestPermissionMatrix(t *testing.T) {
 		{"user", roleCryptoUser, []string{"read", "update", "backup", "encrypt", "decrypt", "wrap", "unwrap", "sign", "verify"}},
 		{"encryption", roleServiceEncryption, []string{"read", "wrap", "unwrap"}},
 		{"release", roleServiceRelease, nil},
-		{"reader", roleReader, []string{"read"}},
+		{"reader", roleReader, []string{"read", "getpolicy"}}, // vaults/*/read covers keyrotationpolicies/read
 	}
 	for _, scopeKind := range []string{"vault", "key"} {
 		for _, role := range roles {
