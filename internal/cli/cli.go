@@ -1,8 +1,11 @@
 // Package cli implements the client commands of the keywarden binary:
-// `keywarden key ...`, `keywarden vault list` and `keywarden bench`. They
-// talk HTTPS to a Keywarden server through the Azure SDK for Go (azkeys and
-// azidentity), exactly as any Azure Key Vault client would, and never touch
-// the store, the seal or the vault package.
+// `keywarden key ...` and `keywarden bench`, which talk HTTPS to a Keywarden
+// server through the Azure SDK for Go (azkeys and azidentity), exactly as any
+// Azure Key Vault client would; and the administration commands `keywarden
+// principal ...`, `keywarden role ...` and `keywarden vault ...`, which call
+// the server's administration API (docs/admin-api.md) with plain JSON over
+// HTTPS and an azidentity token. They never touch the store, the seal or the
+// vault package.
 //
 // # Wiring
 //
@@ -20,8 +23,8 @@
 //		os.Exit(1) // cobra has already printed "Error: ..." to stderr
 //	}
 //
-// or builds them one by one with NewKeyCommand, NewVaultCommand and
-// NewBenchCommand. Execute runs a command line against a fresh root, for
+// or builds them one by one with NewKeyCommand, NewPrincipalCommand,
+// NewRoleCommand, NewVaultCommand and NewBenchCommand. Execute runs a command line against a fresh root, for
 // end-to-end tests.
 //
 // # Connection settings
@@ -30,23 +33,40 @@
 // variable, the env file (--env-file, default ./keywarden-data/dev.env, the
 // KEY=value file that `keywarden dev` writes):
 //
-//	--vault-url       KEYWARDEN_VAULT_URL
-//	--ca-cert         KEYWARDEN_CA_CERT
-//	--tenant-id       AZURE_TENANT_ID
-//	--client-id       AZURE_CLIENT_ID
-//	(no flag)         AZURE_CLIENT_SECRET
-//	--authority-host  AZURE_AUTHORITY_HOST
+//	--vault-url           KEYWARDEN_VAULT_URL
+//	--ca-cert             KEYWARDEN_CA_CERT
+//	--tenant-id           AZURE_TENANT_ID
+//	--client-id           AZURE_CLIENT_ID
+//	(no flag)             AZURE_CLIENT_SECRET
+//	--authority-host      AZURE_AUTHORITY_HOST
+//	--client-certificate  AZURE_CLIENT_CERTIFICATE_PATH
+//	(no flag)             AZURE_CLIENT_CERTIFICATE_PASSWORD
+//	--admin-url           KEYWARDEN_ADMIN_URL (administration commands only)
 //
 // The client secret has no flag, so that it never shows in a process list or
-// a shell history.
+// a shell history. A client certificate (PEM with certificate and key, or
+// PKCS#12), when set, is used instead of the secret: the token request then
+// carries an RFC 7523 client assertion (azidentity's
+// ClientCertificateCredential).
+//
+// # Administration API
+//
+// The administration API lives at the server's bare origin: the vault URL's
+// origin when it is one (an IP address or a single-label host such as
+// localhost), else the origin of the authority host (for a named vault URL
+// such as https://dev.localhost:8443), unless --admin-url says otherwise.
+// As the Azure SDKs do, the first request goes without a token; the
+// `resource` of the 401 WWW-Authenticate challenge plus "/.default" is the
+// scope of the token, which is then sent as a bearer token.
 //
 // # Output and errors
 //
 // Every command prints a table for people, or with --output json one stable
 // JSON document (byte strings in base64url without padding, times in RFC 3339
 // UTC). A failed call returns an error carrying the Azure error code and
-// message (see APIError); the commands set SilenceUsage so that cobra prints
-// only that.
+// message (see APIError), printed as "Code: Message (HTTP status)"; client
+// secrets never appear in errors. The commands set SilenceUsage so that cobra
+// prints only that.
 package cli
 
 import (
@@ -95,9 +115,11 @@ func (e Env) withDefaults() Env {
 	return e
 }
 
-// AddCommands adds the key, vault and bench commands to root.
+// AddCommands adds the key, principal, role, vault and bench commands to
+// root.
 func AddCommands(root *cobra.Command, env Env) {
-	root.AddCommand(NewKeyCommand(env), NewVaultCommand(env), NewBenchCommand(env))
+	root.AddCommand(NewKeyCommand(env), NewPrincipalCommand(env), NewRoleCommand(env), NewVaultCommand(env),
+		NewBenchCommand(env))
 }
 
 // Execute runs one command line (args without the program name, such as

@@ -18,7 +18,6 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
-	"github.com/google/go-cmp/cmp"
 )
 
 // run executes args with vars as the environment and returns stdout, stderr.
@@ -36,33 +35,6 @@ func run(t *testing.T, vars map[string]string, args ...string) (string, string, 
 	}
 	err := Execute(t.Context(), args, Env{Stdout: &stdout, Stderr: &stderr, Getenv: fakeGetenv(vars), Now: func() time.Time { return testNow }})
 	return stdout.String(), stderr.String(), err
-}
-
-func TestVaultList(t *testing.T) {
-	out, _, err := run(t, map[string]string{envVaultURL: "https://127.0.0.1:8443"}, "vault", "list")
-	if err != nil {
-		t.Fatalf("vault list error = %v", err)
-	}
-	if want := "NAME  URL\ndev   https://127.0.0.1:8443\n"; out != want {
-		t.Errorf("vault list = %q, want %q", out, want)
-	}
-
-	envFile := filepath.Join(t.TempDir(), "dev.env")
-	if err := os.WriteFile(envFile, []byte("KEYWARDEN_VAULT_URL=https://payments.localhost:8443\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	out, _, err = run(t, nil, "vault", "list", "-o", "json", "--env-file", envFile)
-	if err != nil {
-		t.Fatalf("vault list --output json error = %v", err)
-	}
-	var got vaultListDoc
-	if err := json.Unmarshal([]byte(out), &got); err != nil {
-		t.Fatalf("vault list output %q: %v", out, err)
-	}
-	want := vaultListDoc{Vaults: []vaultDoc{{Name: "payments", URL: "https://payments.localhost:8443"}}}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("vault list mismatch (-want +got):\n%s", diff)
-	}
 }
 
 func TestCommandErrors(t *testing.T) {

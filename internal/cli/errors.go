@@ -12,10 +12,11 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 )
 
-// APIError is a failed call to the vault or to the token authority: the HTTP
-// status and the error code and message of the response body. It wraps the
-// SDK error (*azcore.ResponseError or *azidentity.AuthenticationFailedError),
-// so errors.As still finds that.
+// APIError is a failed call to the vault, the administration API or the
+// token authority: the HTTP status and the error code and message of the
+// response body. For SDK calls it wraps the SDK error (*azcore.ResponseError
+// or *azidentity.AuthenticationFailedError), so errors.As still finds that;
+// for administration API calls Err is nil.
 type APIError struct {
 	// StatusCode is the HTTP status of the response.
 	StatusCode int
@@ -24,7 +25,7 @@ type APIError struct {
 	Code string
 	// Message is the server's error message; it may be empty.
 	Message string
-	// Err is the SDK error.
+	// Err is the SDK error, or nil.
 	Err error
 }
 

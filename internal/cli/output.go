@@ -360,23 +360,3 @@ func purgeTable(d purgeDoc) func(io.Writer) {
 		row(w, d.Name, fmt.Sprint(d.Purged))
 	}
 }
-
-// vaultDoc is one configured vault.
-type vaultDoc struct {
-	Name string `json:"name"`
-	URL  string `json:"url"`
-}
-
-// vaultListDoc is the JSON document of vault list.
-type vaultListDoc struct {
-	Vaults []vaultDoc `json:"vaults"`
-}
-
-func vaultTable(vaults []vaultDoc) func(io.Writer) {
-	return func(w io.Writer) {
-		row(w, "NAME", "URL")
-		for _, v := range vaults {
-			row(w, v.Name, v.URL)
-		}
-	}
-}

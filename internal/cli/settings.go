@@ -33,6 +33,14 @@ const (
 	envClientID      = "AZURE_CLIENT_ID"
 	envClientSecret  = "AZURE_CLIENT_SECRET"
 	envAuthorityHost = "AZURE_AUTHORITY_HOST"
+	// envClientCertificate names a PEM (certificate and private key) or
+	// PKCS#12 file; when set, the commands authenticate with a client
+	// certificate (an RFC 7523 client assertion) instead of the secret.
+	envClientCertificate = "AZURE_CLIENT_CERTIFICATE_PATH"
+	// envClientCertificatePassword decrypts the certificate file, if needed.
+	envClientCertificatePassword = "AZURE_CLIENT_CERTIFICATE_PASSWORD"
+	// envAdminURL overrides the origin of the administration API.
+	envAdminURL = "KEYWARDEN_ADMIN_URL"
 )
 
 // defaultEnvFile is where `keywarden dev` writes its env file by default.
@@ -45,6 +53,8 @@ type connFlags struct {
 	tenantID      string
 	clientID      string
 	authorityHost string
+	clientCert    string
+	adminURL      string
 	envFile       string
 	// envFileSet reports whether --env-file was given explicitly; a missing
 	// default env file is not an error, a missing explicit one is.
@@ -58,7 +68,16 @@ func (f *connFlags) register(cmd *cobra.Command) {
 	fs.StringVar(&f.tenantID, "tenant-id", "", "tenant ID (env "+envTenantID+")")
 	fs.StringVar(&f.clientID, "client-id", "", "client ID; the secret comes from "+envClientSecret+" or the env file only (env "+envClientID+")")
 	fs.StringVar(&f.authorityHost, "authority-host", "", "token authority, such as https://127.0.0.1:8443/ (env "+envAuthorityHost+")")
+	fs.StringVar(&f.clientCert, "client-certificate", "", "PEM (certificate and private key) or PKCS#12 file to authenticate with instead of the client secret (env "+envClientCertificate+")")
 	fs.StringVar(&f.envFile, "env-file", defaultEnvFile, "KEY=value file read for settings not given by flag or environment")
+}
+
+// registerAdmin adds the connection flags of the administration commands:
+// those of register plus --admin-url.
+func (f *connFlags) registerAdmin(cmd *cobra.Command) {
+	f.register(cmd)
+	cmd.PersistentFlags().StringVar(&f.adminURL, "admin-url", "",
+		"origin of the administration API (default: the vault URL's origin, or the authority host's for a named vault URL) (env "+envAdminURL+")")
 }
 
 // settings are the resolved connection settings of one command.
@@ -69,6 +88,11 @@ type settings struct {
 	clientID      string
 	clientSecret  secret.Bytes
 	authorityHost string
+	// clientCert is the client certificate file; when set it is used
+	// instead of clientSecret.
+	clientCert         string
+	clientCertPassword secret.Bytes
+	adminURL           string
 }
 
 // resolveSettings applies the precedence flag > environment > env file. It
@@ -110,9 +134,17 @@ func resolveSettings(f connFlags, getenv func(string) string, readFile func(stri
 		clientID:      pick(f.clientID, envClientID),
 		clientSecret:  secret.New([]byte(pick("", envClientSecret))),
 		authorityHost: pick(f.authorityHost, envAuthorityHost),
+		clientCert:    pick(f.clientCert, envClientCertificate),
+		adminURL:      pick(f.adminURL, envAdminURL),
+	}
+	if s.clientCert != "" {
+		s.clientCertPassword = secret.New([]byte(pick("", envClientCertificatePassword)))
 	}
 	if f.caCert == "" && getenv(envCACert) == "" && s.caCert != "" && !filepath.IsAbs(s.caCert) {
 		s.caCert = filepath.Join(filepath.Dir(path), s.caCert)
+	}
+	if f.clientCert == "" && getenv(envClientCertificate) == "" && s.clientCert != "" && !filepath.IsAbs(s.clientCert) {
+		s.clientCert = filepath.Join(filepath.Dir(path), s.clientCert)
 	}
 	return s, nil
 }
@@ -177,7 +209,8 @@ func (s settings) checkVaultURL() (*url.URL, error) {
 	return u, nil
 }
 
-// checkCredentials reports the first missing credential setting.
+// checkCredentials reports the first missing credential setting. A client
+// certificate, when set, stands in for the client secret.
 func (s settings) checkCredentials() error {
 	missing := func(what, flag, env string) error {
 		if flag == "" {
@@ -190,8 +223,9 @@ func (s settings) checkCredentials() error {
 		return missing("tenant ID", "--tenant-id", envTenantID)
 	case s.clientID == "":
 		return missing("client ID", "--client-id", envClientID)
-	case s.clientSecret.IsZero():
-		return missing("client secret", "", envClientSecret)
+	case s.clientSecret.IsZero() && s.clientCert == "":
+		return fmt.Errorf("no client secret: set %s or the env file, or give a certificate with --client-certificate or %s",
+			envClientSecret, envClientCertificate)
 	case s.authorityHost == "":
 		return missing("authority host", "--authority-host", envAuthorityHost)
 	}
@@ -244,19 +278,9 @@ func newKeysClient(s settings, httpClient *http.Client) (*azkeys.Client, error) 
 	if err != nil {
 		return nil, err
 	}
-	if err := s.checkCredentials(); err != nil {
-		return nil, err
-	}
-	cred, err := azidentity.NewClientSecretCredential(s.tenantID, s.clientID, string(s.clientSecret.Expose()),
-		&azidentity.ClientSecretCredentialOptions{
-			ClientOptions: azcore.ClientOptions{
-				Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: s.authorityHost},
-				Transport: httpClient,
-			},
-			DisableInstanceDiscovery: true,
-		})
+	cred, err := newCredential(s, httpClient)
 	if err != nil {
-		return nil, fmt.Errorf("credential: %w", err)
+		return nil, err
 	}
 	client, err := azkeys.NewClient(s.vaultURL, cred, &azkeys.ClientOptions{
 		ClientOptions:                        azcore.ClientOptions{Transport: httpClient},
@@ -266,6 +290,82 @@ func newKeysClient(s settings, httpClient *http.Client) (*azkeys.Client, error) 
 		return nil, fmt.Errorf("keys client: %w", err)
 	}
 	return client, nil
+}
+
+// newCredential returns the azidentity credential of s over httpClient: a
+// ClientCertificateCredential when a client certificate is set, else a
+// ClientSecretCredential. Errors never hold the secret or the key.
+func newCredential(s settings, httpClient *http.Client) (azcore.TokenCredential, error) {
+	if err := s.checkCredentials(); err != nil {
+		return nil, err
+	}
+	opts := azcore.ClientOptions{
+		Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: s.authorityHost},
+		Transport: httpClient,
+	}
+	if s.clientCert != "" {
+		data, err := os.ReadFile(s.clientCert)
+		if err != nil {
+			return nil, fmt.Errorf("read client certificate: %w", err)
+		}
+		var password []byte
+		if !s.clientCertPassword.IsZero() {
+			password = s.clientCertPassword.Expose()
+		}
+		certs, key, err := azidentity.ParseCertificates(data, password)
+		clear(data)
+		if err != nil {
+			return nil, fmt.Errorf("client certificate %s: %w", s.clientCert, err)
+		}
+		cred, err := azidentity.NewClientCertificateCredential(s.tenantID, s.clientID, certs, key,
+			&azidentity.ClientCertificateCredentialOptions{ClientOptions: opts, DisableInstanceDiscovery: true})
+		if err != nil {
+			return nil, fmt.Errorf("credential: %w", err)
+		}
+		return cred, nil
+	}
+	cred, err := azidentity.NewClientSecretCredential(s.tenantID, s.clientID, string(s.clientSecret.Expose()),
+		&azidentity.ClientSecretCredentialOptions{ClientOptions: opts, DisableInstanceDiscovery: true})
+	if err != nil {
+		return nil, fmt.Errorf("credential: %w", err)
+	}
+	return cred, nil
+}
+
+// adminOrigin returns the origin of the administration API,
+// scheme://host[:port] without a path: --admin-url (KEYWARDEN_ADMIN_URL) if
+// set; else the vault URL's origin when it is the server's bare origin (an IP
+// address or a single-label host); else, for a named vault origin such as
+// https://dev.localhost:8443, the origin of the authority host, which is the
+// built-in issuer at the bare origin.
+func (s settings) adminOrigin() (string, error) {
+	origin := func(what, raw string) (string, error) {
+		u, err := url.Parse(raw)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", what, err)
+		}
+		if u.Scheme != "https" || u.Host == "" {
+			return "", fmt.Errorf("%s %q: want https://host[:port]", what, raw)
+		}
+		return "https://" + u.Host, nil
+	}
+	if s.adminURL != "" {
+		return origin("admin URL", s.adminURL)
+	}
+	if s.vaultURL == "" {
+		return "", errors.New("no admin URL: set --vault-url, " + envVaultURL + ", --admin-url, " + envAdminURL + " or the env file")
+	}
+	u, err := s.checkVaultURL()
+	if err != nil {
+		return "", err
+	}
+	if skipChallengeVerification(u) {
+		return "https://" + u.Host, nil
+	}
+	if s.authorityHost == "" {
+		return "", fmt.Errorf("no admin URL for the named vault URL %s: set --admin-url, %s, or the authority host", s.vaultURL, envAdminURL)
+	}
+	return origin("authority host", s.authorityHost)
 }
 
 // vaultName names the vault at u: the first label of a named origin

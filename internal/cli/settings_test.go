@@ -272,7 +272,7 @@ func TestCheckSettings(t *testing.T) {
 	}{
 		{"tenant", func(s *settings) { s.tenantID = "" }, "no tenant ID: set --tenant-id, AZURE_TENANT_ID or the env file"},
 		{"client", func(s *settings) { s.clientID = "" }, "no client ID: set --client-id, AZURE_CLIENT_ID or the env file"},
-		{"secret", func(s *settings) { s.clientSecret = secret.Bytes{} }, "no client secret: set AZURE_CLIENT_SECRET or the env file"},
+		{"secret", func(s *settings) { s.clientSecret = secret.Bytes{} }, "no client secret: set AZURE_CLIENT_SECRET or the env file, or give a certificate with --client-certificate or AZURE_CLIENT_CERTIFICATE_PATH"},
 		{"authority", func(s *settings) { s.authorityHost = "" }, "no authority host: set --authority-host, AZURE_AUTHORITY_HOST or the env file"},
 	}
 	for _, tt := range missing {
