@@ -167,7 +167,7 @@ func (e *engine) devPrincipal(ctx context.Context) (devCredentials, error) {
 	if !errors.Is(err, store.ErrNotFound) {
 		return devCredentials{}, err
 	}
-	p, clientSecret, err := e.issuer.CreatePrincipal(ctx, time.Now(), "keywarden-dev", []string{"Administrator"})
+	p, clientSecret, err := e.issuer.CreatePrincipal(ctx, time.Now(), "keywarden-dev", nil)
 	if err != nil {
 		return devCredentials{}, fmt.Errorf("dev principal: %w", err)
 	}

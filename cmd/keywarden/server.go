@@ -88,7 +88,7 @@ stored in plaintext. It refuses a data directory that already has principals.`,
 			if len(existing) > 0 {
 				return fmt.Errorf("data directory %s is already initialised (%d principals)", c.DataDir, len(existing))
 			}
-			p, clientSecret, err := e.issuer.CreatePrincipal(ctx, time.Now(), "administrator", []string{"Administrator"})
+			p, clientSecret, err := e.issuer.CreatePrincipal(ctx, time.Now(), "administrator", nil)
 			if err != nil {
 				return err
 			}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/keywarden/keywarden/internal/api"
 	"github.com/keywarden/keywarden/internal/auth"
+	"github.com/keywarden/keywarden/internal/store"
 )
 
 // tokenAuthority adapts the built-in issuer to the api's TokenAuthority.
@@ -18,7 +19,13 @@ type tokenAuthority struct{ issuer *auth.Issuer }
 func (t tokenAuthority) JWKS() jose.JSONWebKeySet { return t.issuer.JWKS() }
 
 func (t tokenAuthority) IssueToken(ctx context.Context, now time.Time, req api.TokenRequest) (string, int, error) {
-	p, err := t.issuer.Authenticate(ctx, now, req.ClientID, req.ClientSecret)
+	var p store.Principal
+	var err error
+	if req.ClientAssertion != "" {
+		p, err = t.issuer.AuthenticateAssertion(ctx, now, req.ClientID, req.ClientAssertion, req.TokenEndpoint)
+	} else {
+		p, err = t.issuer.Authenticate(ctx, now, req.ClientID, req.ClientSecret)
+	}
 	if errors.Is(err, auth.ErrInvalidClient) {
 		return "", 0, fmt.Errorf("%w: %w", api.ErrInvalidClient, err)
 	}

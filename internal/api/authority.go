@@ -11,7 +11,9 @@ import (
 //
 //	GET  /{tenant}/v2.0/.well-known/openid-configuration  OIDC discovery
 //	GET  /{tenant}/.well-known/openid-configuration       same document
-//	POST /{tenant}/oauth2/v2.0/token                      client credentials
+//	POST /{tenant}/oauth2/v2.0/token                      client credentials,
+//	                                                      by secret or by
+//	                                                      certificate (RFC 7523)
 //	GET  /{tenant}/discovery/v2.0/keys                    JWKS
 //
 // The issuer and endpoints are derived from the request's Host, so they
@@ -20,6 +22,10 @@ import (
 
 // tokenBodyLimit bounds token request forms.
 const tokenBodyLimit = 64 << 10
+
+// jwtBearerAssertion is the client_assertion_type of a JWT client
+// assertion (RFC 7523 section 2.2).
+const jwtBearerAssertion = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 // isAuthoritySegment reports whether the second path segment starts an
 // authority path.
@@ -49,7 +55,10 @@ type OpenIDConfiguration struct {
 	IDTokenSigningAlgValuesSupported  []string `json:"id_token_signing_alg_values_supported"`
 	GrantTypesSupported               []string `json:"grant_types_supported"`
 	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
-	ScopesSupported                   []string `json:"scopes_supported"`
+	// TokenEndpointAuthSigningAlgValuesSupported are the algorithms a
+	// private_key_jwt client assertion may use.
+	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported"`
+	ScopesSupported                            []string `json:"scopes_supported"`
 }
 
 // TokenResponse is the token endpoint's success answer.
@@ -124,8 +133,9 @@ func (s *Server) discovery(rq *request) {
 		SubjectTypesSupported:             []string{"public"},
 		IDTokenSigningAlgValuesSupported:  algs,
 		GrantTypesSupported:               []string{"client_credentials"},
-		TokenEndpointAuthMethodsSupported: []string{"client_secret_post", "client_secret_basic"},
-		ScopesSupported:                   []string{"openid", "profile", "offline_access"},
+		TokenEndpointAuthMethodsSupported: []string{"client_secret_post", "client_secret_basic", "private_key_jwt"},
+		TokenEndpointAuthSigningAlgValuesSupported: []string{"PS256", "RS256", "ES256"},
+		ScopesSupported: []string{"openid", "profile", "offline_access"},
 	})
 }
 
@@ -151,7 +161,11 @@ func (s *Server) token(rq *request) {
 	switch {
 	case errors.Is(err, ErrInvalidClient):
 		rq.denial = "token request: " + err.Error()
-		s.writeOAuthError(rq, &oauthError{status: http.StatusUnauthorized, code: "invalid_client", desc: "AADSTS7000215: Invalid client secret provided, or the client is unknown or disabled."})
+		desc := "AADSTS7000215: Invalid client secret provided, or the client is unknown or disabled."
+		if treq.ClientAssertion != "" {
+			desc = "AADSTS700027: The client assertion is not valid, or the client is unknown or disabled."
+		}
+		s.writeOAuthError(rq, &oauthError{status: http.StatusUnauthorized, code: "invalid_client", desc: desc})
 		return
 	case err != nil:
 		s.writeOAuthError(rq, err)
@@ -162,7 +176,9 @@ func (s *Server) token(rq *request) {
 	s.writeJSON(rq, http.StatusOK, TokenResponse{TokenType: "Bearer", ExpiresIn: exp, ExtExpiresIn: exp, AccessToken: tok})
 }
 
-// tokenRequest validates a parsed token form. The claims and client_info
+// tokenRequest validates a parsed token form. The client authenticates with
+// client_secret (form or HTTP Basic) or with client_assertion and
+// client_assertion_type jwt-bearer, never both. The claims and client_info
 // fields MSAL adds are ignored.
 func (s *Server) tokenRequest(rq *request) (TokenRequest, *oauthError) {
 	f := rq.r.PostForm
@@ -181,9 +197,18 @@ func (s *Server) tokenRequest(rq *request) (TokenRequest, *oauthError) {
 	if id == "" {
 		return TokenRequest{}, &oauthError{status: http.StatusBadRequest, code: "invalid_request", desc: "The request body must contain the client_id parameter."}
 	}
-	if secret == "" {
-		rq.denial = "token request without client_secret"
-		return TokenRequest{}, &oauthError{status: http.StatusUnauthorized, code: "invalid_client", desc: "Only client_secret authentication is supported; the request must contain client_secret."}
+	assertion, assertionType := f.Get("client_assertion"), f.Get("client_assertion_type")
+	switch {
+	case assertion != "" || assertionType != "":
+		if assertionType != jwtBearerAssertion || assertion == "" {
+			return TokenRequest{}, &oauthError{status: http.StatusBadRequest, code: "invalid_request", desc: "A client assertion needs client_assertion and client_assertion_type " + jwtBearerAssertion + "."}
+		}
+		if secret != "" {
+			return TokenRequest{}, &oauthError{status: http.StatusBadRequest, code: "invalid_request", desc: "The client must authenticate with either a secret or an assertion, not both."}
+		}
+	case secret == "":
+		rq.denial = "token request without client credentials"
+		return TokenRequest{}, &oauthError{status: http.StatusUnauthorized, code: "invalid_client", desc: "The request must contain client_secret, or client_assertion and client_assertion_type."}
 	}
 	var resource string
 	for _, sc := range strings.Fields(f.Get("scope")) {
@@ -200,11 +225,13 @@ func (s *Server) tokenRequest(rq *request) (TokenRequest, *oauthError) {
 		return TokenRequest{}, &oauthError{status: http.StatusBadRequest, code: "invalid_scope", desc: "The scope must name a resource as <resource>/.default."}
 	}
 	return TokenRequest{
-		ClientID:     id,
-		ClientSecret: secret,
-		Tenant:       s.cfg.TenantID,
-		Issuer:       "https://" + rq.r.Host + "/" + s.cfg.TenantID + "/v2.0",
-		Audience:     resource,
+		ClientID:        id,
+		ClientSecret:    secret,
+		ClientAssertion: assertion,
+		TokenEndpoint:   "https://" + rq.r.Host + rq.r.URL.EscapedPath(),
+		Tenant:          s.cfg.TenantID,
+		Issuer:          "https://" + rq.r.Host + "/" + s.cfg.TenantID + "/v2.0",
+		Audience:        resource,
 	}, nil
 }
 

@@ -44,8 +44,9 @@ func TestDiscovery(t *testing.T) {
 			SubjectTypesSupported:             []string{"public"},
 			IDTokenSigningAlgValuesSupported:  []string{"RS256"},
 			GrantTypesSupported:               []string{"client_credentials"},
-			TokenEndpointAuthMethodsSupported: []string{"client_secret_post", "client_secret_basic"},
-			ScopesSupported:                   []string{"openid", "profile", "offline_access"},
+			TokenEndpointAuthMethodsSupported: []string{"client_secret_post", "client_secret_basic", "private_key_jwt"},
+			TokenEndpointAuthSigningAlgValuesSupported: []string{"PS256", "RS256", "ES256"},
+			ScopesSupported: []string{"openid", "profile", "offline_access"},
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("GET %s (-want +got):\n%s", path, diff)
@@ -93,6 +94,18 @@ func TestToken(t *testing.T) {
 		}
 		return f
 	}
+	// withAssertion replaces the secret by an assertion (the fake accepts
+	// none).
+	withAssertion := func(assertion, typ string) url.Values {
+		f := with("client_secret", "")
+		if assertion != "" {
+			f.Set("client_assertion", assertion)
+		}
+		if typ != "" {
+			f.Set("client_assertion_type", typ)
+		}
+		return f
+	}
 	tokenPath := "/" + testTenant + "/oauth2/v2.0/token"
 	tests := []struct {
 		name   string
@@ -112,6 +125,11 @@ func TestToken(t *testing.T) {
 		{"no resource scope", tokenPath, with("scope", "openid profile"), 400, "invalid_scope"},
 		{"two resources", tokenPath, with("scope", "https://a/.default https://b/.default"), 400, "invalid_scope"},
 		{"unknown tenant", "/other/oauth2/v2.0/token", good, 400, "invalid_request"},
+		{"assertion and secret", tokenPath, with("client_assertion", "a.b.c"), 400, "invalid_request"},
+		{"assertion without type", tokenPath, withAssertion("a.b.c", ""), 400, "invalid_request"},
+		{"assertion of another type", tokenPath, withAssertion("a.b.c", "urn:ietf:params:oauth:client-assertion-type:saml2-bearer"), 400, "invalid_request"},
+		{"assertion type without assertion", tokenPath, withAssertion("", jwtBearerAssertion), 400, "invalid_request"},
+		{"assertion refused", tokenPath, withAssertion("a.b.c", jwtBearerAssertion), 401, "invalid_client"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

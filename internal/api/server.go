@@ -89,11 +89,18 @@ var _ Vaults = (*vault.Service)(nil)
 var ErrInvalidClient = errors.New("api: invalid client credentials")
 
 // TokenRequest is a client-credentials token request as the token endpoint
-// received it.
+// received it. Exactly one of ClientSecret and ClientAssertion is set.
 type TokenRequest struct {
 	// ClientID and ClientSecret are the client's credentials.
 	ClientID     string
 	ClientSecret string
+	// ClientAssertion is a JWT client assertion (RFC 7523, client assertion
+	// type urn:ietf:params:oauth:client-assertion-type:jwt-bearer), signed
+	// with the key of one of the client's certificates.
+	ClientAssertion string
+	// TokenEndpoint is the token endpoint URL as the client used it,
+	// https://{host}/{tenant}/oauth2/v2.0/token: a client assertion's aud.
+	TokenEndpoint string
 	// Tenant is the served tenant id (as configured).
 	Tenant string
 	// Issuer is the issuer the token must carry:
@@ -103,12 +110,12 @@ type TokenRequest struct {
 	Audience string
 }
 
-// String describes r without its secret.
+// String describes r without its secret or assertion.
 func (r TokenRequest) String() string {
-	return "TokenRequest{client_id=" + r.ClientID + " audience=" + r.Audience + " secret=[REDACTED]}"
+	return "TokenRequest{client_id=" + r.ClientID + " audience=" + r.Audience + " secret=[REDACTED] assertion=[REDACTED]}"
 }
 
-// GoString describes r without its secret.
+// GoString describes r without its secret or assertion.
 func (r TokenRequest) GoString() string { return r.String() }
 
 // LogValue describes r without its secret.

@@ -15,13 +15,23 @@ type cacheEntry struct {
 	until time.Time // entry is dropped at this time (≤ exp)
 }
 
-// check applies the per-call checks: time window, issuer and audience.
-func (e *cacheEntry) check(now time.Time, validIssuer, validAudience func(string) bool) error {
+// checkTime checks the token's time window at now.
+func (e *cacheEntry) checkTime(now time.Time) error {
 	switch {
 	case now.Add(leeway).Before(e.nbf):
 		return invalidToken("not valid yet (nbf)")
 	case now.Add(-leeway).After(e.id.ExpiresAt):
 		return invalidToken("expired")
+	}
+	return nil
+}
+
+// check applies the per-call checks: time window, issuer and audience.
+func (e *cacheEntry) check(now time.Time, validIssuer, validAudience func(string) bool) error {
+	if err := e.checkTime(now); err != nil {
+		return err
+	}
+	switch {
 	case !validIssuer(e.id.Issuer):
 		return invalidToken(fmt.Sprintf("issuer %q not accepted", e.id.Issuer))
 	case !slices.ContainsFunc(e.aud, validAudience):

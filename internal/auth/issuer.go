@@ -78,6 +78,7 @@ type Issuer struct {
 	cacheTTL time.Duration
 	argon    argon2Params
 	hashSem  chan struct{} // bounds concurrent argon2 runs (memory)
+	jtis     *jtiCache     // client assertion ids seen, against replay
 }
 
 // NewIssuer returns an Issuer whose signing key is the one stored in
@@ -95,6 +96,7 @@ func NewIssuer(ctx context.Context, opts IssuerOptions) (*Issuer, error) {
 		cacheTTL: opts.CacheTTL,
 		argon:    defaultArgon2(),
 		hashSem:  make(chan struct{}, runtime.GOMAXPROCS(0)),
+		jtis:     newJTICache(defaultMaxJTIs),
 	}
 	if i.rand == nil {
 		i.rand = rand.Reader
@@ -249,9 +251,7 @@ func (i *Issuer) Verify(ctx context.Context, now time.Time, token string, validI
 		if err := e.check(now, validIssuer, validAudience); err != nil {
 			return Identity{}, err
 		}
-		id := e.id
-		id.Roles = slices.Clone(id.Roles)
-		return id, nil
+		return e.id, nil
 	}
 
 	gen := i.cache.generation()
@@ -269,9 +269,7 @@ func (i *Issuer) Verify(ctx context.Context, now time.Time, token string, validI
 	if e.until.After(now) {
 		i.cache.put(h, e, now, gen)
 	}
-	id := e.id
-	id.Roles = slices.Clone(id.Roles)
-	return id, nil
+	return e.id, nil
 }
 
 // verify does the full check of a token apart from iss and aud.
@@ -329,7 +327,6 @@ func (i *Issuer) verify(ctx context.Context, now time.Time, token string) (*cach
 			ObjectID:  ext.OID,
 			ClientID:  ext.AZP,
 			TenantID:  ext.TID,
-			Roles:     slices.Clone(p.Roles),
 			Issuer:    std.Issuer,
 			ExpiresAt: std.Expiry.Time(),
 		},
@@ -339,6 +336,8 @@ func (i *Issuer) verify(ctx context.Context, now time.Time, token string) (*cach
 }
 
 // InvalidatePrincipal drops every cached token of the principal with client
-// id clientID, so that its next request reads the principal again. Call it
-// when a principal is disabled, deleted or its roles change.
+// id clientID, so that its next request reads the principal again.
+// SetDisabled and DeletePrincipal call it; call it also when a principal is
+// changed through another path (another node's change is seen here after
+// at most CacheTTL).
 func (i *Issuer) InvalidatePrincipal(clientID string) { i.cache.invalidate(clientID) }

@@ -94,9 +94,9 @@ func (e *env) remove(t testing.TB, clientID string) {
 	}
 }
 
-func createPrincipal(t testing.TB, i *Issuer, roles ...string) (store.Principal, secret.Bytes) {
+func createPrincipal(t testing.TB, i *Issuer) (store.Principal, secret.Bytes) {
 	t.Helper()
-	p, cs, err := i.CreatePrincipal(context.Background(), testNow, "app", roles)
+	p, cs, err := i.CreatePrincipal(context.Background(), testNow, "app", nil)
 	if err != nil {
 		t.Fatalf("CreatePrincipal() error = %v", err)
 	}
@@ -134,7 +134,7 @@ func TestIssueVerifyRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	i := e.issuer(t)
-	p, cs := createPrincipal(t, i, "Administrator")
+	p, cs := createPrincipal(t, i)
 
 	got, err := i.Authenticate(ctx, testNow, p.ClientID, string(cs.Expose()))
 	if err != nil {
@@ -170,7 +170,7 @@ func TestIssueVerifyRoundTrip(t *testing.T) {
 
 	want := Identity{
 		ObjectID: p.ObjectID, ClientID: p.ClientID, TenantID: testTenant,
-		Roles: []string{"Administrator"}, Issuer: testIssuer,
+		Issuer:    testIssuer,
 		ExpiresAt: testNow.Add(time.Hour),
 	}
 	for _, name := range []string{"uncached", "cached"} {
@@ -181,7 +181,6 @@ func TestIssueVerifyRoundTrip(t *testing.T) {
 		if diff := cmp.Diff(want, id); diff != "" {
 			t.Errorf("Verify(%s) mismatch (-want +got):\n%s", name, diff)
 		}
-		id.Roles[0] = "mutated" // must not reach the cache
 	}
 	// Within the 60 s leeway after exp the token is still accepted.
 	if _, err := verify(i, testNow.Add(time.Hour+30*time.Second), tok); err != nil {
@@ -711,9 +710,7 @@ var uuidV4 = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-
 func TestCreatePrincipal(t *testing.T) {
 	e := newEnv(t)
 	i := e.issuer(t)
-	roles := []string{"Key Vault Crypto User"}
-	p, cs := createPrincipal(t, i, roles...)
-	roles[0] = "mutated"
+	p, cs := createPrincipal(t, i)
 
 	for name, id := range map[string]string{"ClientID": p.ClientID, "ObjectID": p.ObjectID, "Secrets[0].ID": p.Secrets[0].ID} {
 		if !uuidV4.MatchString(id) {
@@ -736,9 +733,6 @@ func TestCreatePrincipal(t *testing.T) {
 	}
 	if diff := cmp.Diff(p, stored); diff != "" {
 		t.Errorf("stored principal mismatch (-returned +stored):\n%s", diff)
-	}
-	if diff := cmp.Diff([]string{"Key Vault Crypto User"}, stored.Roles); diff != "" {
-		t.Errorf("stored roles mismatch (-want +got):\n%s", diff)
 	}
 	if dump := fmt.Sprintf("%+v", stored); strings.Contains(dump, string(cs.Expose())) {
 		t.Error("stored principal holds the plaintext client secret")
@@ -883,7 +877,7 @@ func BenchmarkVerifyUncached(b *testing.B) {
 func benchmarkVerify(b *testing.B, cacheSize int) {
 	e := newEnv(b)
 	i := e.issuer(b, func(o *IssuerOptions) { o.CacheSize = cacheSize })
-	p, _ := createPrincipal(b, i, "Administrator")
+	p, _ := createPrincipal(b, i)
 	tok := issue(b, i, p, testNow)
 	now := testNow.Add(time.Minute)
 	if _, err := verify(i, now, tok); err != nil {
