@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -50,6 +51,15 @@ type Config struct {
 	ShutdownTimeout Duration `json:"shutdownTimeout"`
 	// MaxBodyBytes bounds request bodies.
 	MaxBodyBytes int64 `json:"maxBodyBytes"`
+	// ExternalIssuers are trusted external OIDC issuers (Entra ID,
+	// Keycloak, Dex, Kubernetes service accounts).
+	ExternalIssuers []ExternalIssuer `json:"externalIssuers"`
+	// TrustedProxies are the addresses/CIDRs whose X-Forwarded-For header
+	// is believed for network rules; empty: the TCP peer only.
+	TrustedProxies []string `json:"trustedProxies"`
+	// Throttle sets request limits; zero values take the defaults (on,
+	// generous), negative values turn a limit off.
+	Throttle Throttle `json:"throttle"`
 	// LogFormat is "text" or "json"; LogLevel is debug, info, warn, error.
 	LogFormat string `json:"logFormat"`
 	LogLevel  string `json:"logLevel"`
@@ -65,6 +75,32 @@ type Vault struct {
 	RetentionDays int `json:"retentionDays"`
 	// PurgeProtection forbids purge before the retention ends.
 	PurgeProtection bool `json:"purgeProtection"`
+}
+
+// ExternalIssuer is a trusted external OIDC issuer.
+type ExternalIssuer struct {
+	// Issuer is the issuer URL; tokens' iss must equal it.
+	Issuer string `json:"issuer"`
+	// JWKSURL is the JWKS location; empty: from the discovery document.
+	JWKSURL string `json:"jwksUrl"`
+	// JWKSFile is a local JWKS file, instead of fetching.
+	JWKSFile string `json:"jwksFile"`
+	// Audiences are the accepted aud values (at least one).
+	Audiences []string `json:"audiences"`
+	// PrincipalClaim names the principal-id claim (default oid, else sub).
+	PrincipalClaim string `json:"principalClaim"`
+	// GroupsClaim names the optional group claim.
+	GroupsClaim string `json:"groupsClaim"`
+}
+
+// Throttle sets per-vault and per-principal request limits.
+type Throttle struct {
+	// VaultRPS and VaultBurst limit each vault's requests.
+	VaultRPS   float64 `json:"vaultRps"`
+	VaultBurst int     `json:"vaultBurst"`
+	// PrincipalRPS and PrincipalBurst limit each principal's requests.
+	PrincipalRPS   float64 `json:"principalRps"`
+	PrincipalBurst int     `json:"principalBurst"`
 }
 
 // TLS names the server certificate and key files.
@@ -251,8 +287,39 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("config: logLevel %q: use debug, info, warn or error", c.LogLevel)
 	}
+	for i, e := range c.ExternalIssuers {
+		if !strings.HasPrefix(e.Issuer, "https://") {
+			return fmt.Errorf("config: externalIssuers[%d]: issuer %q must be an https URL", i, e.Issuer)
+		}
+		if len(e.Audiences) == 0 {
+			return fmt.Errorf("config: externalIssuers[%d]: audiences: at least one is required", i)
+		}
+		if e.JWKSURL != "" && !strings.HasPrefix(e.JWKSURL, "https://") {
+			return fmt.Errorf("config: externalIssuers[%d]: jwksUrl %q must be an https URL", i, e.JWKSURL)
+		}
+	}
+	for i, p := range c.TrustedProxies {
+		if _, err := ParsePrefix(p); err != nil {
+			return fmt.Errorf("config: trustedProxies[%d]: %w", i, err)
+		}
+	}
 	if c.MaxBodyBytes < 1024 {
 		return fmt.Errorf("config: maxBodyBytes %d is too small", c.MaxBodyBytes)
 	}
 	return nil
+}
+
+// ParsePrefix parses an address ("10.0.0.1", "::1") or a CIDR prefix
+// ("10.0.0.0/8") into a prefix.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }

@@ -42,6 +42,14 @@ func TestLoad(t *testing.T) {
 		{name: "default vault missing", file: `{"defaultVault":"x"}`, wantErr: "defaultVault"},
 		{name: "short ttl", file: `{"tokenTTL":"1m"}`, wantErr: "tokenTTL"},
 		{name: "bad tenant", file: `{"tenantId":"a/b"}`, wantErr: "tenantId"},
+		{name: "issuer not https", file: `{"externalIssuers":[{"issuer":"http://idp","audiences":["a"]}]}`, wantErr: "externalIssuers[0]"},
+		{name: "issuer without audience", file: `{"externalIssuers":[{"issuer":"https://idp"}]}`, wantErr: "audiences"},
+		{name: "bad proxy", file: `{"trustedProxies":["10.0.0.0/33"]}`, wantErr: "trustedProxies[0]"},
+		{name: "issuers and proxies", file: `{"externalIssuers":[{"issuer":"https://idp.example","audiences":["api://kw"],"groupsClaim":"groups"}],"trustedProxies":["10.0.0.0/8","::1"],"throttle":{"vaultRps":5}}`, check: func(t *testing.T, c Config) {
+			if len(c.ExternalIssuers) != 1 || c.ExternalIssuers[0].GroupsClaim != "groups" || len(c.TrustedProxies) != 2 || c.Throttle.VaultRPS != 5 {
+				t.Errorf("Load = %+v", c)
+			}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
