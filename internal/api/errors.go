@@ -8,8 +8,11 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 
+	"github.com/keywarden/keywarden/internal/auth"
 	"github.com/keywarden/keywarden/internal/keys"
+	"github.com/keywarden/keywarden/internal/rbac"
 	"github.com/keywarden/keywarden/internal/vault"
 )
 
@@ -94,6 +97,19 @@ func errorStatus(err error) (status int, code, inner, msg string, internal bool)
 		case errors.Is(ve.Kind, vault.ErrUnavailable):
 			return http.StatusServiceUnavailable, "ServiceUnavailable", ve.Code, ve.Msg, false
 		}
+	case errors.Is(err, rbac.ErrNotFound):
+		return http.StatusNotFound, "NotFound", "", rbacMessage(err), false
+	case errors.Is(err, rbac.ErrInvalid):
+		return http.StatusBadRequest, "BadParameter", "", rbacMessage(err), false
+	case errors.Is(err, rbac.ErrConflict):
+		return http.StatusConflict, "Conflict", "", rbacMessage(err), false
+	case errors.Is(err, auth.ErrPrincipalNotFound):
+		return http.StatusNotFound, "NotFound", "", "The principal was not found.", false
+	case errors.Is(err, auth.ErrCredentialNotFound):
+		return http.StatusNotFound, "NotFound", "", "The principal holds no credential with that id.", false
+	case errors.Is(err, auth.ErrInvalidArgument):
+		// Its text names the refused argument, never a secret.
+		return http.StatusBadRequest, "BadParameter", "", truncate(strings.TrimPrefix(err.Error(), "auth: "), 512), false
 	case errors.As(err, &ie):
 		// The domain should wrap these; answer them as bad input anyway.
 		return http.StatusBadRequest, "BadParameter", "", ie.Msg, false
@@ -105,6 +121,13 @@ func errorStatus(err error) (status int, code, inner, msg string, internal bool)
 		return http.StatusServiceUnavailable, "ServiceUnavailable", "", "The operation timed out; retry later.", true
 	}
 	return http.StatusInternalServerError, "InternalServerError", "", "The server encountered an internal error. Quote the x-ms-request-id header when reporting it.", true
+}
+
+// rbacMessage is the client message of a refusal of the role store: its
+// text, which names only roles, assignments and scopes, without the
+// package prefix.
+func rbacMessage(err error) string {
+	return truncate(strings.TrimPrefix(err.Error(), "rbac: "), 512)
 }
 
 // writeError answers err as an Azure error body, logging internal failures

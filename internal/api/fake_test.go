@@ -40,16 +40,22 @@ type call struct {
 type fakeVaults struct {
 	mu     sync.Mutex
 	vaults map[string]bool
-	calls  []call
-	err    error  // returned by every key method when set
-	next   string // Page.Next of listings
-	kv     vault.KeyVersion
-	valid  bool // Verify result
+	// skus and network override a vault's SKU (default premium) and
+	// network rules (default none).
+	skus    map[string]vault.SKU
+	network map[string]*vault.NetworkRules
+	calls   []call
+	err     error  // returned by every key method when set
+	next    string // Page.Next of listings
+	kv      vault.KeyVersion
+	valid   bool // Verify result
 }
 
 func newFakeVaults() *fakeVaults {
 	return &fakeVaults{
-		vaults: map[string]bool{"dev": true, "other": true},
+		vaults:  map[string]bool{"dev": true, "other": true, "hsm": true},
+		skus:    map[string]vault.SKU{"hsm": vault.ManagedHSM},
+		network: map[string]*vault.NetworkRules{},
 		kv: vault.KeyVersion{
 			Name: "k1", Version: "0123456789abcdef0123456789abcdef",
 			Spec:    keys.Spec{Type: keys.RSA, Size: 2048, Protection: keys.Software},
@@ -87,7 +93,13 @@ func (f *fakeVaults) Vault(ctx context.Context, name string) (vault.Vault, error
 	if !f.vaults[name] {
 		return vault.Vault{}, &vault.Error{Kind: vault.ErrNotFound, Code: "VaultNotFound", Msg: "Vault " + name + " was not found."}
 	}
-	return vault.Vault{Name: name, SKU: vault.Premium, RetentionDays: 90}, nil
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	sku := f.skus[name]
+	if sku == "" {
+		sku = vault.Premium
+	}
+	return vault.Vault{Name: name, SKU: sku, RetentionDays: 90, Network: f.network[name]}, nil
 }
 
 func (f *fakeVaults) keyVersion(name, version string) vault.KeyVersion {
@@ -203,8 +215,10 @@ func (f *fakeVaults) RandomBytes(count int) ([]byte, error) {
 	return make([]byte, count), f.record(call{Method: "RandomBytes", Limit: count})
 }
 
-// fakeTokens is a hand-written TokenAuthority: a token is "iss|aud", valid
-// when both predicates accept them; the one client is "app"/"s3cret".
+// fakeTokens is a hand-written TokenAuthority: a token is
+// "iss|aud[|subject[|group,group…]]", valid when both predicates accept
+// iss and aud; the subject defaults to "oid-1". The one client is
+// "app"/"s3cret".
 type fakeTokens struct{}
 
 func (fakeTokens) JWKS() jose.JSONWebKeySet {
@@ -219,11 +233,18 @@ func (fakeTokens) IssueToken(ctx context.Context, now time.Time, req TokenReques
 }
 
 func (fakeTokens) Verify(ctx context.Context, now time.Time, token string, validIssuer, validAudience func(string) bool) (Caller, error) {
-	iss, aud, ok := strings.Cut(token, "|")
-	if !ok || !validIssuer(iss) || !validAudience(aud) {
+	parts := strings.Split(token, "|")
+	if len(parts) < 2 || !validIssuer(parts[0]) || !validAudience(parts[1]) {
 		return Caller{}, errors.New("fake: token refused")
 	}
-	return Caller{Subject: "oid-1", ClientID: "app"}, nil
+	c := Caller{Subject: "oid-1", ClientID: "app", Issuer: parts[0]}
+	if len(parts) > 2 {
+		c.Subject = parts[2]
+	}
+	if len(parts) > 3 {
+		c.Groups = strings.Split(parts[3], ",")
+	}
+	return c, nil
 }
 
 const (
@@ -236,7 +257,8 @@ const (
 )
 
 // newTestServer returns a Server over a fake Vaults serving "dev" at the
-// bare origin, with a fixed clock.
+// bare origin, with a fixed clock, no Authorizer and no throttling (the
+// clock never refills a bucket).
 func newTestServer(t testing.TB) (*Server, *fakeVaults) {
 	t.Helper()
 	f := newFakeVaults()
@@ -246,6 +268,7 @@ func newTestServer(t testing.TB) (*Server, *fakeVaults) {
 		DefaultVault: "dev",
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Now:          func() time.Time { return time.Unix(1700000500, 0) },
+		Throttle:     Throttle{VaultRPS: -1, PrincipalRPS: -1},
 	}, Deps{Vaults: f, Tokens: fakeTokens{}})
 	return s, f
 }

@@ -7,12 +7,14 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/keywarden/keywarden/internal/vault"
 )
 
 // route is one entry of the vault route table: method and path pattern, the
-// body limit, timeout, the minimum api-version and the data action (as Azure
-// RBAC names it, relative to Microsoft.KeyVault/vaults/) it will require
-// once role-based access exists.
+// body limit, timeout, the minimum api-version and the data actions (as
+// Azure RBAC names them) the caller needs on a vault and on a managedhsm
+// vault.
 type route struct {
 	method string
 	// pattern is the path below the origin; segments are literals (matched
@@ -22,11 +24,20 @@ type route struct {
 	segs    []string
 	// literals counts literal segments; more literals win.
 	literals int
-	action   string
-	since    apiVersion
-	maxBody  int64
-	timeout  time.Duration
-	handle   func(ctx context.Context, rq *request) (any, error)
+	// action is the data action required on a standard or premium vault,
+	// e.g. "Microsoft.KeyVault/vaults/keys/read". Empty: the route is
+	// served on managedhsm vaults only.
+	action string
+	// hsmAction is the data action required on a managedhsm vault, e.g.
+	// "Microsoft.KeyVault/managedHsm/keys/read/action".
+	hsmAction string
+	// scope builds the Keywarden resource scope the action is checked at;
+	// nil means keyScope.
+	scope   func(rq *request) string
+	since   apiVersion
+	maxBody int64
+	timeout time.Duration
+	handle  func(ctx context.Context, rq *request) (any, error)
 }
 
 // Route body limits.
@@ -45,47 +56,51 @@ const (
 // routeTable returns the vault routes of s, most literal segments first.
 func (s *Server) routeTable() []*route {
 	rs := []*route{
-		{method: http.MethodGet, pattern: "/keys", action: "keys/read", handle: s.listKeys},
-		{method: http.MethodPost, pattern: "/keys/restore", action: "keys/restore/action", maxBody: anyBody, timeout: longTimeout, handle: s.restoreKey},
-		{method: http.MethodPost, pattern: "/keys/{name}/create", action: "keys/create/action", maxBody: jsonBody, timeout: longTimeout, handle: s.createKey},
-		{method: http.MethodPut, pattern: "/keys/{name}", action: "keys/import/action", maxBody: jsonBody, timeout: longTimeout, handle: s.importKey},
-		{method: http.MethodGet, pattern: "/keys/{name}", action: "keys/read", handle: s.getKey},
-		{method: http.MethodGet, pattern: "/keys/{name}/{version}", action: "keys/read", handle: s.getKey},
-		{method: http.MethodPatch, pattern: "/keys/{name}", action: "keys/update/action", maxBody: jsonBody, handle: s.updateKey},
-		{method: http.MethodPatch, pattern: "/keys/{name}/{version}", action: "keys/update/action", maxBody: jsonBody, handle: s.updateKey},
-		{method: http.MethodDelete, pattern: "/keys/{name}", action: "keys/delete", handle: s.deleteKey},
-		{method: http.MethodGet, pattern: "/keys/{name}/versions", action: "keys/read", handle: s.listVersions},
-		{method: http.MethodPost, pattern: "/keys/{name}/backup", action: "keys/backup/action", timeout: longTimeout, handle: s.backupKey},
-		{method: http.MethodPost, pattern: "/keys/{name}/rotate", action: "keys/rotate/action", since: v7_3, timeout: longTimeout, handle: s.rotateKey},
-		{method: http.MethodGet, pattern: "/keys/{name}/rotationpolicy", action: "keyrotationpolicies/read", since: v7_3, handle: s.getRotationPolicy},
-		{method: http.MethodPut, pattern: "/keys/{name}/rotationpolicy", action: "keyrotationpolicies/write", since: v7_3, maxBody: jsonBody, handle: s.setRotationPolicy},
-		{method: http.MethodGet, pattern: "/deletedkeys", action: "keys/read", handle: s.listDeletedKeys},
-		{method: http.MethodGet, pattern: "/deletedkeys/{name}", action: "keys/read", handle: s.getDeletedKey},
-		{method: http.MethodDelete, pattern: "/deletedkeys/{name}", action: "keys/purge/action", handle: s.purgeDeletedKey},
-		{method: http.MethodPost, pattern: "/deletedkeys/{name}/recover", action: "keys/recover/action", handle: s.recoverDeletedKey},
-		{method: http.MethodPost, pattern: "/rng", action: "rng/action", since: v7_3, maxBody: jsonBody, handle: s.randomBytes},
+		{method: http.MethodGet, pattern: "/keys", action: kvKeysRead, hsmAction: hsmKeysRead, scope: vaultScope, handle: s.listKeys},
+		{method: http.MethodPost, pattern: "/keys/restore", action: kv + "keys/restore/action", hsmAction: hsm + "keys/restore/action", scope: vaultScope, maxBody: anyBody, timeout: longTimeout, handle: s.restoreKey},
+		{method: http.MethodPost, pattern: "/keys/{name}/create", action: kv + "keys/create/action", hsmAction: hsm + "keys/create", maxBody: jsonBody, timeout: longTimeout, handle: s.createKey},
+		{method: http.MethodPut, pattern: "/keys/{name}", action: kv + "keys/import/action", hsmAction: hsm + "keys/import/action", maxBody: jsonBody, timeout: longTimeout, handle: s.importKey},
+		{method: http.MethodGet, pattern: "/keys/{name}", action: kvKeysRead, hsmAction: hsmKeysRead, handle: s.getKey},
+		{method: http.MethodGet, pattern: "/keys/{name}/{version}", action: kvKeysRead, hsmAction: hsmKeysRead, handle: s.getKey},
+		{method: http.MethodPatch, pattern: "/keys/{name}", action: kv + "keys/update/action", hsmAction: hsmKeysWrite, maxBody: jsonBody, handle: s.updateKey},
+		{method: http.MethodPatch, pattern: "/keys/{name}/{version}", action: kv + "keys/update/action", hsmAction: hsmKeysWrite, maxBody: jsonBody, handle: s.updateKey},
+		{method: http.MethodDelete, pattern: "/keys/{name}", action: kv + "keys/delete", hsmAction: hsm + "keys/delete", handle: s.deleteKey},
+		{method: http.MethodGet, pattern: "/keys/{name}/versions", action: kvKeysRead, hsmAction: hsmKeysRead, handle: s.listVersions},
+		{method: http.MethodPost, pattern: "/keys/{name}/backup", action: kv + "keys/backup/action", hsmAction: hsm + "keys/backup/action", timeout: longTimeout, handle: s.backupKey},
+		{method: http.MethodPost, pattern: "/keys/{name}/rotate", action: kv + "keys/rotate/action", hsmAction: hsm + "keys/rotate/action", since: v7_3, timeout: longTimeout, handle: s.rotateKey},
+		{method: http.MethodGet, pattern: "/keys/{name}/rotationpolicy", action: kv + "keyrotationpolicies/read", hsmAction: hsmKeysRead, since: v7_3, handle: s.getRotationPolicy},
+		{method: http.MethodPut, pattern: "/keys/{name}/rotationpolicy", action: kv + "keyrotationpolicies/write", hsmAction: hsmKeysWrite, since: v7_3, maxBody: jsonBody, handle: s.setRotationPolicy},
+		{method: http.MethodGet, pattern: "/deletedkeys", action: kvKeysRead, hsmAction: hsm + "keys/deletedKeys/read/action", scope: vaultScope, handle: s.listDeletedKeys},
+		{method: http.MethodGet, pattern: "/deletedkeys/{name}", action: kvKeysRead, hsmAction: hsm + "keys/deletedKeys/read/action", handle: s.getDeletedKey},
+		{method: http.MethodDelete, pattern: "/deletedkeys/{name}", action: kv + "keys/purge/action", hsmAction: hsm + "keys/deletedKeys/delete", handle: s.purgeDeletedKey},
+		{method: http.MethodPost, pattern: "/deletedkeys/{name}/recover", action: kv + "keys/recover/action", hsmAction: hsm + "keys/deletedKeys/recover/action", handle: s.recoverDeletedKey},
+		// Azure serves random bytes on Managed HSM only; on a vault the
+		// action is Keywarden's own (Key Vault Administrator's vaults/*
+		// covers it).
+		{method: http.MethodPost, pattern: "/rng", action: kv + "rng/action", hsmAction: hsm + "rng/action", scope: vaultScope, since: v7_3, maxBody: jsonBody, handle: s.randomBytes},
 	}
 	// Operations on a version; the version segment may be absent or empty.
 	ops := []struct {
-		verb, action string
-		since        apiVersion
-		method       string
-		handle       func(context.Context, *request) (any, error)
+		verb, action, hsmAction string
+		since                   apiVersion
+		method                  string
+		handle                  func(context.Context, *request) (any, error)
 	}{
-		{"encrypt", "keys/encrypt/action", 0, http.MethodPost, s.encrypt},
-		{"decrypt", "keys/decrypt/action", 0, http.MethodPost, s.decrypt},
-		{"wrapkey", "keys/wrap/action", 0, http.MethodPost, s.wrapKey},
-		{"unwrapkey", "keys/unwrap/action", 0, http.MethodPost, s.unwrapKey},
-		{"sign", "keys/sign/action", 0, http.MethodPost, s.sign},
-		{"verify", "keys/verify/action", 0, http.MethodPost, s.verify},
-		{"release", "keys/release/action", v7_3, http.MethodPost, s.release},
-		{"attestation", "keys/read", v7_6, http.MethodGet, s.attestation},
+		{"encrypt", kv + "keys/encrypt/action", hsm + "keys/encrypt/action", 0, http.MethodPost, s.encrypt},
+		{"decrypt", kv + "keys/decrypt/action", hsm + "keys/decrypt/action", 0, http.MethodPost, s.decrypt},
+		{"wrapkey", kv + "keys/wrap/action", hsm + "keys/wrap/action", 0, http.MethodPost, s.wrapKey},
+		{"unwrapkey", kv + "keys/unwrap/action", hsm + "keys/unwrap/action", 0, http.MethodPost, s.unwrapKey},
+		{"sign", kv + "keys/sign/action", hsm + "keys/sign/action", 0, http.MethodPost, s.sign},
+		{"verify", kv + "keys/verify/action", hsm + "keys/verify/action", 0, http.MethodPost, s.verify},
+		{"release", kv + "keys/release/action", hsm + "keys/release/action", v7_3, http.MethodPost, s.release},
+		{"attestation", kvKeysRead, hsmKeysRead, v7_6, http.MethodGet, s.attestation},
 	}
 	for _, op := range ops {
 		for _, p := range []string{"/keys/{name}/{version}/", "/keys/{name}/"} {
-			rs = append(rs, &route{method: op.method, pattern: p + op.verb, action: op.action, since: op.since, maxBody: jsonBody, handle: op.handle})
+			rs = append(rs, &route{method: op.method, pattern: p + op.verb, action: op.action, hsmAction: op.hsmAction, since: op.since, maxBody: jsonBody, handle: op.handle})
 		}
 	}
+	rs = append(rs, s.hsmRBACRoutes()...)
 	for _, r := range rs {
 		r.segs = strings.Split(strings.TrimPrefix(r.pattern, "/"), "/")
 		for _, seg := range r.segs {
@@ -99,10 +114,38 @@ func (s *Server) routeTable() []*route {
 		if r.timeout == 0 {
 			r.timeout = defaultTimeout
 		}
+		if r.scope == nil {
+			r.scope = keyScope
+		}
 	}
 	slices.SortStableFunc(rs, func(a, b *route) int { return b.literals - a.literals })
 	return rs
 }
+
+// Data action prefixes and the actions several routes share.
+const (
+	kv           = "Microsoft.KeyVault/vaults/"
+	hsm          = "Microsoft.KeyVault/managedHsm/"
+	kvKeysRead   = kv + "keys/read"
+	hsmKeysRead  = hsm + "keys/read/action"
+	hsmKeysWrite = hsm + "keys/write/action"
+)
+
+// actionFor returns the data action rt requires on a vault of sku; "" when
+// the route is not served there.
+func (rt *route) actionFor(sku vault.SKU) string {
+	if sku == vault.ManagedHSM {
+		return rt.hsmAction
+	}
+	return rt.action
+}
+
+// vaultScope is the resource scope of a vault-wide route: /vaults/{vault}.
+func vaultScope(rq *request) string { return "/vaults/" + strings.ToLower(rq.vault) }
+
+// keyScope is the resource scope of a key route: /vaults/{vault}/keys/{name},
+// the name as the client gave it.
+func keyScope(rq *request) string { return vaultScope(rq) + "/keys/" + rq.name }
 
 // routeParams are the decoded path parameters of a matched route.
 type routeParams struct {
@@ -167,4 +210,26 @@ func (r *route) matchPath(segs []string) (routeParams, bool) {
 		}
 	}
 	return p, true
+}
+
+// matchRequest finds the route of rq's method and escaped path segments.
+// A Managed HSM role API path, {scope}/providers/Microsoft.Authorization/
+// {roleAssignments|roleDefinitions}[/{name}], is split first on a
+// managedhsm vault: its scope goes to rq.hsmScope and rq.scopeKey and the
+// rest is matched. A route not served on the vault's SKU does not match.
+// err is a refusal of a malformed role scope.
+func (s *Server) matchRequest(rq *request, segs []string) (rt *route, p routeParams, status int, err error) {
+	if i := rbacProviderIndex(segs); i >= 0 && rq.sku == vault.ManagedHSM {
+		scope, key, err := parseHSMScope(segs[:i])
+		if err != nil {
+			return nil, p, 0, err
+		}
+		rq.hsmScope, rq.scopeKey = scope, key
+		segs = segs[i:]
+	}
+	rt, p, status = s.match(rq.r.Method, segs)
+	if rt != nil && rt.actionFor(rq.sku) == "" {
+		return nil, routeParams{}, http.StatusNotFound, nil
+	}
+	return rt, p, status, nil
 }

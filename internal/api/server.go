@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -50,6 +51,12 @@ type Config struct {
 	Now func() time.Time
 	// MaxBodyBytes bounds every request body. Default DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// TrustedProxies are the peers whose X-Forwarded-For header is believed
+	// when checking a vault's network rules. Empty: the TCP peer is the
+	// client and X-Forwarded-For is ignored.
+	TrustedProxies []netip.Prefix
+	// Throttle limits request rates per vault and per principal.
+	Throttle Throttle
 }
 
 // Vaults is the domain service the handlers call, one method per request.
@@ -118,7 +125,7 @@ func (r TokenRequest) String() string {
 // GoString describes r without its secret or assertion.
 func (r TokenRequest) GoString() string { return r.String() }
 
-// LogValue describes r without its secret.
+// LogValue describes r without its secret or assertion.
 func (r TokenRequest) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("client_id", r.ClientID), slog.String("audience", r.Audience))
 }
@@ -129,6 +136,12 @@ type Caller struct {
 	Subject string
 	// ClientID is the client application id, if the token names one.
 	ClientID string
+	// Groups are the group ids of the token's group claim, if any.
+	Groups []string
+	// Issuer is the token's issuer (iss).
+	Issuer string
+	// TenantID is the token's tenant (tid), if it names one.
+	TenantID string
 }
 
 // TokenAuthority issues and checks access tokens. Implementations are safe
@@ -146,12 +159,23 @@ type TokenAuthority interface {
 	Verify(ctx context.Context, now time.Time, token string, validIssuer, validAudience func(string) bool) (Caller, error)
 }
 
-// Deps are the Server's collaborators. Both are required.
+// Deps are the Server's collaborators. Vaults and Tokens are required.
 type Deps struct {
 	// Vaults is the domain service.
 	Vaults Vaults
 	// Tokens issues and checks access tokens.
 	Tokens TokenAuthority
+	// Authorizer decides every data-plane request after authentication.
+	// Nil allows every authenticated caller everything: only for tests;
+	// cmd always sets it. The administration API needs it: without it,
+	// that API answers 501.
+	Authorizer Authorizer
+	// VaultAdmin, Principals and Roles back the administration API
+	// (/admin/v1/, admin.go); Roles also backs the Managed HSM RBAC API.
+	// Each one nil: its part of those APIs answers 501.
+	VaultAdmin VaultAdmin
+	Principals Principals
+	Roles      Roles
 }
 
 // Server serves the keys data plane and the authority endpoints. It is an
@@ -163,6 +187,13 @@ type Server struct {
 	log    *slog.Logger
 	now    func() time.Time
 	routes []*route
+	authz  Authorizer
+	// roles backs the Managed HSM RBAC API; nil: that API answers 501.
+	roles Roles
+	// vaultLimits and principalLimits throttle requests; nil when disabled.
+	vaultLimits, principalLimits *limiters
+	// admin serves the administration API.
+	admin *admin
 }
 
 // New returns a Server for cfg and d, filling in Config defaults. It panics
@@ -201,14 +232,19 @@ func New(cfg Config, d Deps) *Server {
 		tokens: d.Tokens,
 		log:    cfg.Logger,
 		now:    cfg.Now,
+		authz:  d.Authorizer,
+		roles:  d.Roles,
 	}
+	s.vaultLimits, s.principalLimits = cfg.Throttle.limiters()
 	s.routes = s.routeTable()
+	s.admin = s.newAdmin(d)
 	return s
 }
 
 // ServeHTTP handles one request: request id, body limit, then either the
 // authority endpoints and /healthz, or a vault route (vault resolution,
-// authentication, api-version, route, one domain call).
+// network rules, vault throttle, authentication, principal throttle,
+// route, authorization, api-version, one domain call).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rw := &recorder{ResponseWriter: w}
@@ -261,6 +297,11 @@ func (s *Server) dispatch(rq *request) {
 	case len(segs) >= 2 && isAuthoritySegment(segs[1]):
 		s.authority(rq, segs)
 		return
+	case first == "admin" && isAdminPath(segs):
+		if _, named := s.vaultOfHost(rq.r.Host); !named {
+			s.serveAdmin(rq, segs)
+			return
+		}
 	}
 	s.serveVault(rq, segs)
 }
@@ -278,11 +319,18 @@ func (s *Server) serveVault(rq *request, segs []string) {
 			return
 		}
 	}
-	if _, err := s.vaults.Vault(ctx, name); err != nil {
+	v, err := s.vaults.Vault(ctx, name)
+	if err != nil {
 		s.writeError(rq, err)
 		return
 	}
-	rq.vault = name
+	rq.vault, rq.sku = name, v.SKU
+	if !s.checkNetwork(rq, v.Network) {
+		return
+	}
+	if !s.throttle(rq, s.vaultLimits, "vault", name) {
+		return
+	}
 
 	resource := s.cfg.BareResource
 	if named {
@@ -293,18 +341,29 @@ func (s *Server) serveVault(rq *request, segs []string) {
 	if !s.authenticate(rq, resource) {
 		return
 	}
+	if !s.throttle(rq, s.principalLimits, "principal", rq.caller.Issuer+"|"+rq.caller.Subject) {
+		return
+	}
 
 	q := parseQuery(rq.r.URL.RawQuery)
 	rq.query = q
+	rt, params, status, err := s.matchRequest(rq, segs)
+	if err != nil {
+		s.writeError(rq, err)
+		return
+	}
+	rq.name, rq.version = params.name, params.version
+	if rt != nil && !s.authorize(rq, rt) {
+		return
+	}
 	raw := q.get("api-version")
-	v, ok := parseAPIVersion(raw)
+	ver, ok := parseAPIVersion(raw)
 	if !ok {
 		s.writeError(rq, badAPIVersion(raw))
 		return
 	}
-	rq.apiVersion, rq.apiRaw = v, raw
+	rq.apiVersion, rq.apiRaw = ver, raw
 
-	rt, params, status := s.match(rq.r.Method, segs)
 	if rt == nil {
 		if status == http.StatusMethodNotAllowed {
 			s.writeError(rq, &httpError{status: status, code: "MethodNotAllowed", msg: "The HTTP method " + rq.r.Method + " is not allowed on this resource."})
@@ -313,11 +372,10 @@ func (s *Server) serveVault(rq *request, segs []string) {
 		}
 		return
 	}
-	if v < rt.since {
-		s.writeError(rq, badParameter("The operation %s is not supported with api-version %s; it needs api-version %s or later.", rt.action, raw, rt.since))
+	if ver < rt.since {
+		s.writeError(rq, badParameter("The operation %s is not supported with api-version %s; it needs api-version %s or later.", rt.actionFor(rq.sku), raw, rt.since))
 		return
 	}
-	rq.name, rq.version = params.name, params.version
 	if rt.maxBody > 0 && rt.maxBody < s.cfg.MaxBodyBytes {
 		rq.r.Body = http.MaxBytesReader(rq.w.ResponseWriter, rq.r.Body, rt.maxBody)
 	}
@@ -331,6 +389,10 @@ func (s *Server) serveVault(rq *request, segs []string) {
 	}
 	if out == nil {
 		rq.w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	if c, ok := out.(created); ok {
+		s.writeJSON(rq, http.StatusCreated, c.v)
 		return
 	}
 	s.writeJSON(rq, http.StatusOK, out)
@@ -417,6 +479,7 @@ type request struct {
 	id         string
 	origin     string // "https://" + Host as sent
 	vault      string
+	sku        vault.SKU
 	caller     Caller
 	denial     string
 	query      query
@@ -425,6 +488,9 @@ type request struct {
 	now        time.Time
 	name       string // route parameter {name}, unescaped
 	version    string // route parameter {version}, may be empty
+	// hsmScope is the Managed HSM role scope of an RBAC API path: "/",
+	// "/keys" or "/keys/{name}"; scopeKey is that {name}.
+	hsmScope, scopeKey string
 }
 
 // ref names the route's key version.
