@@ -315,6 +315,9 @@ func (f *adminFakeRoles) PutCustomRole(ctx context.Context, now time.Time, r rba
 			return rbac.Role{}, fmt.Errorf("%w: bad data action %q", rbac.ErrInvalid, a)
 		}
 	}
+	if len(r.AssignableScopes) == 0 {
+		r.AssignableScopes = []string{"/"} // as rbac.Service does
+	}
 	r.Created, r.Updated = now, now
 	f.custom[r.ID] = r
 	return r, nil

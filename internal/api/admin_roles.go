@@ -12,7 +12,7 @@ import (
 
 // adminRoleDefinition is the RoleDefinition object of the admin API, also
 // the body of PUT /admin/v1/roleDefinitions/{id} (id and type optional
-// there).
+// there; no assignableScopes means ["/"], rbac's default).
 type adminRoleDefinition struct {
 	ID               string            `json:"id"`
 	RoleName         string            `json:"roleName"`
@@ -118,9 +118,6 @@ func (s *Server) adminPutRole(ctx context.Context, rq *request, p adminParams) (
 		r.Actions, r.NotActions, r.DataActions, r.NotDataActions = pm.Actions, pm.NotActions, pm.DataActions, pm.NotDataActions
 	default:
 		return nil, badParameter("Property permissions takes one permission block.")
-	}
-	if r.AssignableScopes == nil {
-		r.AssignableScopes = []string{"/"}
 	}
 	out, err := s.admin.roles.PutCustomRole(ctx, rq.now, r)
 	if err != nil {

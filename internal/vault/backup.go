@@ -166,6 +166,9 @@ func (s *Service) RestoreKey(ctx context.Context, now time.Time, vault string, b
 	}
 	cur := *current
 	err = s.store.Update(ctx, func(tx store.Tx) error {
+		if err := requireVault(tx, vault); err != nil {
+			return err
+		}
 		existing, err := tx.Key(vault, f.Name)
 		switch {
 		case err == nil && existing.Deleted != nil:

@@ -164,6 +164,9 @@ func (s *Service) addVersion(ctx context.Context, now time.Time, v Vault, name s
 		extra(&rec)
 	}
 	err = s.store.Update(ctx, func(tx store.Tx) error {
+		if err := requireVault(tx, v.Name); err != nil {
+			return err
+		}
 		k, err := tx.Key(v.Name, name)
 		switch {
 		case errors.Is(err, store.ErrNotFound):

@@ -46,6 +46,11 @@ type Options struct {
 	HSM keys.Provider
 	// Rand is the randomness source; nil means crypto/rand.Reader.
 	Rand io.Reader
+	// OnVaultCreated, when set, is called with the name of each vault
+	// CreateVault created, after the vault is committed (cmd adds the
+	// vault's host name to the served certificate). It runs on the
+	// creating request's goroutine and must not block for long.
+	OnVaultCreated func(name string)
 }
 
 // Service implements the key vault's domain operations. It is safe for
@@ -58,12 +63,21 @@ type Service struct {
 	software keys.Provider
 	hsm      keys.Provider
 	rand     io.Reader
+	// onVaultCreated is Options.OnVaultCreated.
+	onVaultCreated func(name string)
 
 	gen   atomic.Uint64 // bumped on every invalidation
 	mu    sync.RWMutex
 	cache map[string]*cachedKey // by cacheKey(vault, name)
 	vmu   sync.RWMutex
-	vault map[string]store.Vault
+	vault map[string]cachedVault
+	vgen  uint64 // bumped under vmu by every forgetVault
+}
+
+// cachedVault is a vault record with its converted settings.
+type cachedVault struct {
+	rec store.Vault
+	v   Vault
 }
 
 // New returns a Service using o's dependencies.
@@ -80,7 +94,9 @@ func New(o Options) *Service {
 		hsm:      o.HSM,
 		rand:     r,
 		cache:    map[string]*cachedKey{},
-		vault:    map[string]store.Vault{},
+		vault:    map[string]cachedVault{},
+
+		onVaultCreated: o.OnVaultCreated,
 	}
 }
 
@@ -107,13 +123,11 @@ func (s *Service) invalidate(vault, name string) {
 	s.mu.Unlock()
 }
 
-// Vault returns a vault's settings. Errors: ErrNotFound.
+// Vault returns a vault's settings, cached: its Network and KeyPolicy are
+// shared and must not be modified. Errors: ErrNotFound.
 func (s *Service) Vault(ctx context.Context, name string) (Vault, error) {
-	v, err := s.storeVault(ctx, name)
-	if err != nil {
-		return Vault{}, err
-	}
-	return fromStoreVault(v), nil
+	e, err := s.cachedVault(ctx, name)
+	return e.v, err
 }
 
 // Vaults lists all vaults.
@@ -131,18 +145,25 @@ func (s *Service) Vaults(ctx context.Context) ([]Vault, error) {
 
 // EnsureVault creates the vault v if it does not exist and otherwise applies
 // the changes the rules allow: purge protection can be turned on but never
-// off, and the retention days are fixed after creation. It returns the
-// vault as stored. Errors: ErrInvalid for bad settings.
+// off, and the retention days are fixed after creation. Network rules and
+// the key policy are only set on a vault it creates, and it never calls
+// Options.OnVaultCreated: it is cmd's provisioning at startup. It returns
+// the vault as stored. Errors: ErrInvalid for bad settings.
 func (s *Service) EnsureVault(ctx context.Context, now time.Time, v Vault) (Vault, error) {
 	if err := validateVault(v); err != nil {
 		return Vault{}, err
 	}
+	network, err := normalizeNetwork(v.Network)
+	if err != nil {
+		return Vault{}, err
+	}
 	var out store.Vault
-	err := s.store.Update(ctx, func(tx store.Tx) error {
+	err = s.store.Update(ctx, func(tx store.Tx) error {
 		cur, err := tx.Vault(v.Name)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
-			out = store.Vault{Name: v.Name, SKU: string(v.SKU), RetentionDays: v.RetentionDays, PurgeProtection: v.PurgeProtection, Created: now.UTC()}
+			out = store.Vault{Name: v.Name, SKU: string(v.SKU), RetentionDays: v.RetentionDays, PurgeProtection: v.PurgeProtection,
+				Network: toStoreNetwork(network), KeyPolicy: clonePolicy(v.KeyPolicy), Created: now.UTC()}
 		case err != nil:
 			return err
 		default:
@@ -154,9 +175,7 @@ func (s *Service) EnsureVault(ctx context.Context, now time.Time, v Vault) (Vaul
 	if err != nil {
 		return Vault{}, err
 	}
-	s.vmu.Lock()
-	delete(s.vault, v.Name)
-	s.vmu.Unlock()
+	s.forgetVault(v.Name)
 	return fromStoreVault(out), nil
 }
 
@@ -176,32 +195,45 @@ func validateVault(v Vault) error {
 }
 
 func fromStoreVault(v store.Vault) Vault {
-	return Vault{Name: v.Name, SKU: SKU(v.SKU), RetentionDays: v.RetentionDays, PurgeProtection: v.PurgeProtection, Created: v.Created}
+	return Vault{Name: v.Name, SKU: SKU(v.SKU), RetentionDays: v.RetentionDays, PurgeProtection: v.PurgeProtection,
+		Network: fromStoreNetwork(v.Network), KeyPolicy: v.KeyPolicy, Created: v.Created}
 }
 
 // storeVault returns a vault record, cached.
 func (s *Service) storeVault(ctx context.Context, name string) (store.Vault, error) {
+	e, err := s.cachedVault(ctx, name)
+	return e.rec, err
+}
+
+// cachedVault returns a vault record and its settings, cached until
+// forgetVault. A read that raced with a change is not cached.
+func (s *Service) cachedVault(ctx context.Context, name string) (cachedVault, error) {
 	s.vmu.RLock()
-	v, ok := s.vault[name]
+	e, ok := s.vault[name]
+	gen := s.vgen
 	s.vmu.RUnlock()
 	if ok {
-		return v, nil
+		return e, nil
 	}
+	var v store.Vault
 	err := s.store.View(ctx, func(tx store.Tx) error {
 		var err error
 		v, err = tx.Vault(name)
 		return err
 	})
 	if errors.Is(err, store.ErrNotFound) {
-		return store.Vault{}, vaultNotFound(name)
+		return cachedVault{}, vaultNotFound(name)
 	}
 	if err != nil {
-		return store.Vault{}, fmt.Errorf("vault: read vault %s: %w", name, err)
+		return cachedVault{}, fmt.Errorf("vault: read vault %s: %w", name, err)
 	}
+	e = cachedVault{rec: v, v: fromStoreVault(v)}
 	s.vmu.Lock()
-	s.vault[name] = v
+	if s.vgen == gen {
+		s.vault[name] = e
+	}
 	s.vmu.Unlock()
-	return v, nil
+	return e, nil
 }
 
 // RandomBytes returns count (1..128) random bytes.

@@ -2,6 +2,7 @@ package vault
 
 import (
 	"crypto"
+	"net/netip"
 	"time"
 
 	"github.com/keywarden/keywarden/internal/keys"
@@ -27,8 +28,50 @@ type Vault struct {
 	RetentionDays int
 	// PurgeProtection forbids purge before the retention ends.
 	PurgeProtection bool
+	// Network restricts the client addresses that may reach the vault; nil
+	// allows every address. Values returned by the Service are shared and
+	// must not be modified.
+	Network *NetworkRules
+	// KeyPolicy is the vault's key policy document, opaque for now (the
+	// HSM/BYOK work gives it rules); nil when unset. Values returned by the
+	// Service are shared and must not be modified.
+	KeyPolicy []byte
 	// Created is the creation time.
 	Created time.Time
+}
+
+// Network rule default actions.
+const (
+	// NetworkAllow lets every address through; IP rules do not restrict.
+	NetworkAllow = "Allow"
+	// NetworkDeny lets through only addresses an IP rule contains.
+	NetworkDeny = "Deny"
+)
+
+// NetworkRules restrict which client addresses may reach a vault. A nil
+// *NetworkRules allows every address. Build them with ParseNetworkRules.
+type NetworkRules struct {
+	// DefaultAction is NetworkAllow or NetworkDeny: what happens to an
+	// address no rule contains.
+	DefaultAction string
+	// IPRules are the allowed prefixes, masked; a single address is a /32
+	// (IPv4) or /128 (IPv6) prefix. IPv4 rules are never IPv4-mapped IPv6.
+	IPRules []netip.Prefix
+}
+
+// VaultUpdate is a change to a vault's settings. Nil fields are left as
+// they are.
+type VaultUpdate struct {
+	// PurgeProtection can be turned on, never off.
+	PurgeProtection *bool
+	// RetentionDays is fixed after creation: only the current value is
+	// accepted.
+	RetentionDays *int
+	// Network replaces the network rules.
+	Network *NetworkRules
+	// KeyPolicy replaces the key policy document; an empty, non-nil slice
+	// removes it.
+	KeyPolicy []byte
 }
 
 // RecoveryLevel returns the Azure DeletionRecoveryLevel of the vault.
