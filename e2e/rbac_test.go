@@ -122,7 +122,8 @@ func TestPermissionMatrix(t *testing.T) {
 	ctx := context.Background()
 	digest := hashFor(azkeys.SignatureAlgorithmRS256, []byte("matrix"))
 
-	all := []string{"read", "create", "import", "update", "delete", "recover", "purge", "backup", "restore", "encrypt", "decrypt", "wrap", "unwrap", "sign", "verify", "rotate", "getpolicy", "setpolicy"}
+	// State-changing actions come last: recover and purge leave the key deleted.
+	all := []string{"read", "create", "import", "update", "backup", "encrypt", "decrypt", "wrap", "unwrap", "sign", "verify", "rotate", "getpolicy", "setpolicy", "delete", "recover", "purge", "restore"}
 	roles := []struct {
 		name, id string
 		allowed  []string

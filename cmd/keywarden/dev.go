@@ -92,6 +92,14 @@ func runDev(ctx context.Context, c config.Config, out io.Writer) error {
 		e.store.Close()
 		return err
 	}
+	p, err := e.issuer.Principal(ctx, creds.ClientID)
+	if err == nil {
+		err = e.grantAdministrator(ctx, p.ObjectID)
+	}
+	if err != nil {
+		e.store.Close()
+		return fmt.Errorf("dev administrator: %w", err)
+	}
 	now := time.Now()
 	ca, err := tlsca.LoadOrCreateCA(filepath.Join(abs, "tls"), now)
 	if err != nil {
@@ -111,6 +119,11 @@ func runDev(ctx context.Context, c config.Config, out io.Writer) error {
 	if err != nil {
 		e.store.Close()
 		return fmt.Errorf("server certificate: %w", err)
+	}
+	e.onVaultCreated = func(name string) {
+		if err := certs.AddHosts(time.Now(), name+"."+c.DNSSuffix); err != nil {
+			log.Error("adding a new vault's host to the certificate", "vault", name, "err", err)
+		}
 	}
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {

@@ -9,8 +9,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -21,6 +23,7 @@ import (
 	"github.com/keywarden/keywarden/internal/config"
 	"github.com/keywarden/keywarden/internal/keys/software"
 	"github.com/keywarden/keywarden/internal/logbuf"
+	"github.com/keywarden/keywarden/internal/rbac"
 	"github.com/keywarden/keywarden/internal/seal"
 	"github.com/keywarden/keywarden/internal/store"
 	"github.com/keywarden/keywarden/internal/store/embedded"
@@ -29,13 +32,18 @@ import (
 
 // engine is every dependency of a running server, built from a Config.
 type engine struct {
-	cfg    config.Config
-	log    *slog.Logger
-	root   *seal.RootKey
-	store  *embedded.DB
-	issuer *auth.Issuer
-	vaults *vault.Service
-	tenant string
+	cfg      config.Config
+	log      *slog.Logger
+	root     *seal.RootKey
+	store    *embedded.DB
+	issuer   *auth.Issuer
+	verifier *auth.Verifier
+	rbac     *rbac.Service
+	vaults   *vault.Service
+	tenant   string
+	// onVaultCreated, when set before serving, learns each new vault's
+	// name (dev mode adds its host to the served certificate).
+	onVaultCreated func(name string)
 }
 
 // newLogger builds the one structured logger, writing to stderr in
@@ -84,12 +92,26 @@ func openEngine(ctx context.Context, cfg config.Config, log *slog.Logger, create
 		db.Close()
 		return nil, fmt.Errorf("token issuer: %w", err)
 	}
+	externals := make([]auth.ExternalIssuer, len(cfg.ExternalIssuers))
+	for i, x := range cfg.ExternalIssuers {
+		externals[i] = auth.ExternalIssuer{Issuer: x.Issuer, JWKSURL: x.JWKSURL, JWKSFile: x.JWKSFile, Audiences: x.Audiences, PrincipalClaim: x.PrincipalClaim, GroupsClaim: x.GroupsClaim}
+	}
+	if e.verifier, err = auth.NewVerifier(e.issuer, externals, auth.VerifierOptions{}); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("token verifier: %w", err)
+	}
+	e.rbac = rbac.New(db)
 	e.vaults = vault.New(vault.Options{
 		Store:    db,
 		Material: root.Derive("material"),
 		Backup:   root.Derive("backup"),
 		Software: software.New(rand.Reader),
 		Rand:     rand.Reader,
+		OnVaultCreated: func(name string) {
+			if e.onVaultCreated != nil {
+				e.onVaultCreated(name)
+			}
+		},
 	})
 	if e.tenant, err = e.tenantID(ctx); err != nil {
 		db.Close()
@@ -139,25 +161,70 @@ func lockMemory(log *slog.Logger) {
 	log.Debug("memory locked (mlockall)")
 }
 
-// handler returns the HTTP handler of the keys API and authority.
-func (e *engine) handler() http.Handler {
+// handler returns the HTTP handler of the keys API, the administration
+// API and the authority.
+func (e *engine) handler() (http.Handler, error) {
+	var proxies []netip.Prefix
+	for _, p := range e.cfg.TrustedProxies {
+		prefix, err := config.ParsePrefix(p)
+		if err != nil {
+			return nil, err
+		}
+		proxies = append(proxies, prefix)
+	}
+	t := e.cfg.Throttle
 	return api.New(api.Config{
-		TenantID:     e.tenant,
-		DNSSuffix:    e.cfg.DNSSuffix,
-		Port:         e.cfg.PublicPort,
-		DefaultVault: e.cfg.DefaultVault,
-		BareResource: e.cfg.Resource,
-		Logger:       e.log,
-		Now:          time.Now,
-		MaxBodyBytes: e.cfg.MaxBodyBytes,
-	}, api.Deps{Vaults: e.vaults, Tokens: tokenAuthority{e.issuer}})
+		TenantID:       e.tenant,
+		DNSSuffix:      e.cfg.DNSSuffix,
+		Port:           e.cfg.PublicPort,
+		DefaultVault:   e.cfg.DefaultVault,
+		BareResource:   e.cfg.Resource,
+		Logger:         e.log,
+		Now:            time.Now,
+		MaxBodyBytes:   e.cfg.MaxBodyBytes,
+		TrustedProxies: proxies,
+		Throttle:       api.Throttle{VaultRPS: t.VaultRPS, VaultBurst: t.VaultBurst, PrincipalRPS: t.PrincipalRPS, PrincipalBurst: t.PrincipalBurst},
+	}, api.Deps{
+		Vaults:     e.vaults,
+		Tokens:     tokenAuthority{issuer: e.issuer, verifier: e.verifier},
+		Authorizer: e.rbac,
+		VaultAdmin: e.vaults,
+		Principals: principalAdmin{e.issuer},
+		Roles:      e.rbac,
+	}), nil
+}
+
+// administratorRoles are what the first (and the dev) administrator holds
+// at scope "/": Keywarden administration and every vault data action.
+var administratorRoles = []string{rbac.KeywardenAdministrator, rbac.KeyVaultAdministrator}
+
+// grantAdministrator gives objectID the administrator roles at "/" unless
+// it holds them already.
+func (e *engine) grantAdministrator(ctx context.Context, objectID string) error {
+	have, err := e.rbac.Assignments(ctx, objectID, "/")
+	if err != nil {
+		return err
+	}
+	for _, role := range administratorRoles {
+		if slices.ContainsFunc(have, func(a rbac.Assignment) bool { return a.RoleID == role }) {
+			continue
+		}
+		if _, err := e.rbac.Assign(ctx, time.Now(), rbac.Assignment{PrincipalID: objectID, RoleID: role, Scope: "/"}); err != nil {
+			return fmt.Errorf("assign role %s: %w", role, err)
+		}
+	}
+	return nil
 }
 
 // serve runs the TLS server on ln until ctx ends, then drains in-flight
 // requests and closes the store. ready, if not nil, runs once listening.
 func (e *engine) serve(ctx context.Context, ln net.Listener, tlsCfg *tls.Config) error {
+	h, err := e.handler()
+	if err != nil {
+		return err
+	}
 	srv := &http.Server{
-		Handler:           e.handler(),
+		Handler:           h,
 		TLSConfig:         tlsCfg,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
@@ -178,7 +245,6 @@ func (e *engine) serve(ctx context.Context, ln net.Listener, tlsCfg *tls.Config)
 	}()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
-	var err error
 	select {
 	case err = <-errc:
 	case <-ctx.Done():

@@ -92,6 +92,9 @@ stored in plaintext. It refuses a data directory that already has principals.`,
 			if err != nil {
 				return err
 			}
+			if err := e.grantAdministrator(ctx, p.ObjectID); err != nil {
+				return err
+			}
 			defer clientSecret.Clear()
 			fmt.Fprintf(cmd.OutOrStdout(), `Initialised %s
   root key        %s  (back it up: without it nothing can be read)

@@ -13,8 +13,13 @@ import (
 	"github.com/keywarden/keywarden/internal/store"
 )
 
-// tokenAuthority adapts the built-in issuer to the api's TokenAuthority.
-type tokenAuthority struct{ issuer *auth.Issuer }
+// tokenAuthority adapts the built-in issuer (which issues tokens) and the
+// verifier (which checks the built-in issuer's and trusted external
+// issuers' tokens) to the api's TokenAuthority.
+type tokenAuthority struct {
+	issuer   *auth.Issuer
+	verifier *auth.Verifier
+}
 
 func (t tokenAuthority) JWKS() jose.JSONWebKeySet { return t.issuer.JWKS() }
 
@@ -36,9 +41,9 @@ func (t tokenAuthority) IssueToken(ctx context.Context, now time.Time, req api.T
 }
 
 func (t tokenAuthority) Verify(ctx context.Context, now time.Time, token string, validIssuer, validAudience func(string) bool) (api.Caller, error) {
-	id, err := t.issuer.Verify(ctx, now, token, validIssuer, validAudience)
+	id, err := t.verifier.Verify(ctx, now, token, validIssuer, validAudience)
 	if err != nil {
 		return api.Caller{}, err
 	}
-	return api.Caller{Subject: id.ObjectID, ClientID: id.ClientID}, nil
+	return api.Caller{Subject: id.ObjectID, ClientID: id.ClientID, Groups: id.Groups, Issuer: id.Issuer, TenantID: id.TenantID}, nil
 }
