@@ -1,6 +1,9 @@
 package e2e
 
-import "crypto"
+import (
+	"crypto"
+	"strings"
+)
 
 type cryptoHash = crypto.Hash
 
@@ -9,3 +12,5 @@ const (
 	sha384Hash = crypto.SHA384
 	sha512Hash = crypto.SHA512
 )
+
+func bytesContains(b []byte, s string) bool { return strings.Contains(string(b), s) }

@@ -112,6 +112,14 @@ func openEngine(ctx context.Context, cfg config.Config, log *slog.Logger, create
 				e.onVaultCreated(name)
 			}
 		},
+		OnVaultDeleted: func(name string) {
+			n, err := e.rbac.RemoveScope(context.WithoutCancel(ctx), "/vaults/"+name)
+			if err != nil {
+				log.Error("removing a deleted vault's role assignments", "vault", name, "err", err)
+				return
+			}
+			log.Info("vault deleted", "vault", name, "roleAssignmentsRemoved", n)
+		},
 	})
 	if e.tenant, err = e.tenantID(ctx); err != nil {
 		db.Close()

@@ -133,6 +133,9 @@ func (s *Service) DeleteVault(ctx context.Context, name string) error {
 		return tx.DeleteVault(name)
 	})
 	s.forgetVault(name)
+	if err == nil && s.onVaultDeleted != nil {
+		s.onVaultDeleted(name)
+	}
 	return storeErr("delete vault "+name, err)
 }
 

@@ -51,6 +51,10 @@ type Options struct {
 	// vault's host name to the served certificate). It runs on the
 	// creating request's goroutine and must not block for long.
 	OnVaultCreated func(name string)
+	// OnVaultDeleted, when set, is called with the name of each vault
+	// DeleteVault removed, after commit (cmd removes the role assignments
+	// scoped to it).
+	OnVaultDeleted func(name string)
 }
 
 // Service implements the key vault's domain operations. It is safe for
@@ -65,6 +69,8 @@ type Service struct {
 	rand     io.Reader
 	// onVaultCreated is Options.OnVaultCreated.
 	onVaultCreated func(name string)
+	// onVaultDeleted is Options.OnVaultDeleted.
+	onVaultDeleted func(name string)
 
 	gen   atomic.Uint64 // bumped on every invalidation
 	mu    sync.RWMutex
@@ -97,6 +103,7 @@ func New(o Options) *Service {
 		vault:    map[string]cachedVault{},
 
 		onVaultCreated: o.OnVaultCreated,
+		onVaultDeleted: o.OnVaultDeleted,
 	}
 }
 
