@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"crypto"
+	"encoding/base64"
 	"strings"
 )
 
@@ -14,3 +15,5 @@ const (
 )
 
 func bytesContains(b []byte, s string) bool { return strings.Contains(string(b), s) }
+
+func jsonB64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
