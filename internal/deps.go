@@ -10,6 +10,8 @@ import (
 	_ "github.com/decred/dcrd/dcrec/secp256k1/v4"
 	_ "github.com/go-jose/go-jose/v4"
 	_ "github.com/google/go-cmp/cmp"
+	_ "github.com/miekg/pkcs11"
+	_ "github.com/prometheus/client_golang/prometheus"
 	_ "github.com/spf13/cobra"
 	_ "go.etcd.io/bbolt"
 	_ "golang.org/x/crypto/argon2"
