@@ -189,3 +189,17 @@ func (s *gcmSealer) Open(sealed, aad []byte) (secret.Bytes, error) {
 	}
 	return secret.Own(pt), nil
 }
+
+// DeriveKey returns n bytes of key material for purpose, derived as Derive
+// does: HKDF-SHA256(ikm = root key, salt = none, info = "keywarden/" +
+// purpose). It is for keys that are not AES-GCM sealers, such as the MAC key
+// of the audit chain ("audit-chain"). A purpose must never be used with both
+// Derive and DeriveKey. n must be between 1 and 255*32; DeriveKey panics
+// otherwise (a programming error).
+func (k *RootKey) DeriveKey(purpose string, n int) secret.Bytes {
+	b, err := deriveKey(k.key.Expose(), nil, "keywarden/"+purpose, n)
+	if err != nil || n < 1 {
+		panic(fmt.Sprintf("seal: DeriveKey(%q, %d): invalid length", purpose, n))
+	}
+	return secret.Own(b)
+}
