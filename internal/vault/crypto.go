@@ -68,6 +68,9 @@ func (s *Service) handle(ctx context.Context, cv *cachedVersion) (keys.Key, erro
 	if err != nil {
 		return nil, fmt.Errorf("vault: unseal %s/%s: %w", rec.Name, rec.ID, err)
 	}
+	// Providers parse the material into their own key objects and keep no
+	// reference to these bytes.
+	defer priv.Clear()
 	var pub any
 	if len(rec.Public) > 0 {
 		if pub, err = keys.ParsePublic(spec, rec.Public); err != nil {
