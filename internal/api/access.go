@@ -24,6 +24,7 @@ func (s *Server) authorize(rq *request, rt *route) bool {
 		return false
 	}
 	if d.Allowed {
+		rq.assignment = d.AssignmentID
 		return true
 	}
 	rq.denial = "rbac: " + action + " on " + scope + ": " + d.Reason

@@ -260,6 +260,9 @@ func (s *Server) serveAdmin(rq *request, segs []string) {
 			return
 		}
 	}
+	if rt.action != "" && !s.auditReady(rq) {
+		return
+	}
 	rq.r.Body = http.MaxBytesReader(rq.w.ResponseWriter, rq.r.Body, adminBody)
 	rq.now = s.now()
 	ctx, cancel := context.WithTimeout(rq.r.Context(), defaultTimeout)
@@ -315,6 +318,7 @@ func (s *Server) adminAuthorize(rq *request, action string) bool {
 		return false
 	}
 	if d.Allowed {
+		rq.assignment = d.AssignmentID
 		return true
 	}
 	rq.denial = "rbac: " + action + " on /: " + d.Reason

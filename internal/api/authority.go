@@ -157,6 +157,9 @@ func (s *Server) token(rq *request) {
 		s.writeOAuthError(rq, oerr)
 		return
 	}
+	if !s.auditReady(rq) {
+		return
+	}
 	tok, exp, err := s.tokens.IssueToken(r.Context(), s.now(), treq)
 	switch {
 	case errors.Is(err, ErrInvalidClient):

@@ -98,6 +98,7 @@ func (rq *request) cipherInput() (keys.CipherInput, error) {
 	if err := rq.decode(&p, true); err != nil {
 		return keys.CipherInput{}, err
 	}
+	rq.alg = truncate(p.Alg, 32)
 	if p.Alg == "" {
 		clear(p.Value)
 		return keys.CipherInput{}, badParameter("The property alg is required.")
@@ -155,6 +156,7 @@ func (s *Server) sign(ctx context.Context, rq *request) (any, error) {
 	if err := rq.decode(&p, true); err != nil {
 		return nil, err
 	}
+	rq.alg = truncate(p.Alg, 32)
 	if p.Alg == "" {
 		return nil, badParameter("The property alg is required.")
 	}
@@ -174,6 +176,7 @@ func (s *Server) verify(ctx context.Context, rq *request) (any, error) {
 	if err := rq.decode(&p, true); err != nil {
 		return nil, err
 	}
+	rq.alg = truncate(p.Alg, 32)
 	switch {
 	case p.Alg == "":
 		return nil, badParameter("The property alg is required.")

@@ -134,6 +134,7 @@ func rbacMessage(err error) string {
 // with the request id.
 func (s *Server) writeError(rq *request, err error) {
 	status, code, inner, msg, internal := errorStatus(err)
+	rq.errCode, rq.innerCode = code, inner
 	if internal {
 		s.log.LogAttrs(rq.r.Context(), slog.LevelError, "internal error",
 			slog.String("request_id", rq.id), slog.String("method", rq.r.Method),
@@ -167,6 +168,7 @@ func (s *Server) writeOAuthError(rq *request, err error) {
 			slog.String("request_id", rq.id), slog.String("path", rq.r.URL.Path), slog.String("error", err.Error()))
 		oe = &oauthError{status: http.StatusInternalServerError, code: "server_error", desc: "The server encountered an internal error."}
 	}
+	rq.errCode = oe.code
 	rq.w.Header().Set("Cache-Control", "no-store")
 	s.writeJSON(rq, oe.status, struct {
 		Error       string `json:"error"`

@@ -31,6 +31,9 @@ type route struct {
 	// hsmAction is the data action required on a managedhsm vault, e.g.
 	// "Microsoft.KeyVault/managedHsm/keys/read/action".
 	hsmAction string
+	// op is the operation's name in the audit log, as Azure names it
+	// (KeyCreate, KeySign…).
+	op string
 	// scope builds the Keywarden resource scope the action is checked at;
 	// nil means keyScope.
 	scope   func(rq *request) string
@@ -56,52 +59,55 @@ const (
 // routeTable returns the vault routes of s, most literal segments first.
 func (s *Server) routeTable() []*route {
 	rs := []*route{
-		{method: http.MethodGet, pattern: "/keys", action: kvKeysRead, hsmAction: hsmKeysRead, scope: vaultScope, handle: s.listKeys},
-		{method: http.MethodPost, pattern: "/keys/restore", action: kv + "keys/restore/action", hsmAction: hsm + "keys/restore/action", scope: vaultScope, maxBody: anyBody, timeout: longTimeout, handle: s.restoreKey},
-		{method: http.MethodPost, pattern: "/keys/{name}/create", action: kv + "keys/create/action", hsmAction: hsm + "keys/create", maxBody: jsonBody, timeout: longTimeout, handle: s.createKey},
-		{method: http.MethodPut, pattern: "/keys/{name}", action: kv + "keys/import/action", hsmAction: hsm + "keys/import/action", maxBody: jsonBody, timeout: longTimeout, handle: s.importKey},
-		{method: http.MethodGet, pattern: "/keys/{name}", action: kvKeysRead, hsmAction: hsmKeysRead, handle: s.getKey},
-		{method: http.MethodGet, pattern: "/keys/{name}/{version}", action: kvKeysRead, hsmAction: hsmKeysRead, handle: s.getKey},
-		{method: http.MethodPatch, pattern: "/keys/{name}", action: kv + "keys/update/action", hsmAction: hsmKeysWrite, maxBody: jsonBody, handle: s.updateKey},
-		{method: http.MethodPatch, pattern: "/keys/{name}/{version}", action: kv + "keys/update/action", hsmAction: hsmKeysWrite, maxBody: jsonBody, handle: s.updateKey},
-		{method: http.MethodDelete, pattern: "/keys/{name}", action: kv + "keys/delete", hsmAction: hsm + "keys/delete", handle: s.deleteKey},
-		{method: http.MethodGet, pattern: "/keys/{name}/versions", action: kvKeysRead, hsmAction: hsmKeysRead, handle: s.listVersions},
-		{method: http.MethodPost, pattern: "/keys/{name}/backup", action: kv + "keys/backup/action", hsmAction: hsm + "keys/backup/action", timeout: longTimeout, handle: s.backupKey},
-		{method: http.MethodPost, pattern: "/keys/{name}/rotate", action: kv + "keys/rotate/action", hsmAction: hsm + "keys/rotate/action", since: v7_3, timeout: longTimeout, handle: s.rotateKey},
-		{method: http.MethodGet, pattern: "/keys/{name}/rotationpolicy", action: kv + "keyrotationpolicies/read", hsmAction: hsmKeysRead, since: v7_3, handle: s.getRotationPolicy},
-		{method: http.MethodPut, pattern: "/keys/{name}/rotationpolicy", action: kv + "keyrotationpolicies/write", hsmAction: hsmKeysWrite, since: v7_3, maxBody: jsonBody, handle: s.setRotationPolicy},
-		{method: http.MethodGet, pattern: "/deletedkeys", action: kvKeysRead, hsmAction: hsm + "keys/deletedKeys/read/action", scope: vaultScope, handle: s.listDeletedKeys},
-		{method: http.MethodGet, pattern: "/deletedkeys/{name}", action: kvKeysRead, hsmAction: hsm + "keys/deletedKeys/read/action", handle: s.getDeletedKey},
-		{method: http.MethodDelete, pattern: "/deletedkeys/{name}", action: kv + "keys/purge/action", hsmAction: hsm + "keys/deletedKeys/delete", handle: s.purgeDeletedKey},
-		{method: http.MethodPost, pattern: "/deletedkeys/{name}/recover", action: kv + "keys/recover/action", hsmAction: hsm + "keys/deletedKeys/recover/action", handle: s.recoverDeletedKey},
+		{method: http.MethodGet, op: "KeyList", pattern: "/keys", action: kvKeysRead, hsmAction: hsmKeysRead, scope: vaultScope, handle: s.listKeys},
+		{method: http.MethodPost, op: "KeyRestore", pattern: "/keys/restore", action: kv + "keys/restore/action", hsmAction: hsm + "keys/restore/action", scope: vaultScope, maxBody: anyBody, timeout: longTimeout, handle: s.restoreKey},
+		{method: http.MethodPost, op: "KeyCreate", pattern: "/keys/{name}/create", action: kv + "keys/create/action", hsmAction: hsm + "keys/create", maxBody: jsonBody, timeout: longTimeout, handle: s.createKey},
+		{method: http.MethodPut, op: "KeyImport", pattern: "/keys/{name}", action: kv + "keys/import/action", hsmAction: hsm + "keys/import/action", maxBody: jsonBody, timeout: longTimeout, handle: s.importKey},
+		{method: http.MethodGet, op: "KeyGet", pattern: "/keys/{name}", action: kvKeysRead, hsmAction: hsmKeysRead, handle: s.getKey},
+		{method: http.MethodGet, op: "KeyGet", pattern: "/keys/{name}/{version}", action: kvKeysRead, hsmAction: hsmKeysRead, handle: s.getKey},
+		{method: http.MethodPatch, op: "KeyUpdate", pattern: "/keys/{name}", action: kv + "keys/update/action", hsmAction: hsmKeysWrite, maxBody: jsonBody, handle: s.updateKey},
+		{method: http.MethodPatch, op: "KeyUpdate", pattern: "/keys/{name}/{version}", action: kv + "keys/update/action", hsmAction: hsmKeysWrite, maxBody: jsonBody, handle: s.updateKey},
+		{method: http.MethodDelete, op: "KeyDelete", pattern: "/keys/{name}", action: kv + "keys/delete", hsmAction: hsm + "keys/delete", handle: s.deleteKey},
+		{method: http.MethodGet, op: "KeyListVersions", pattern: "/keys/{name}/versions", action: kvKeysRead, hsmAction: hsmKeysRead, handle: s.listVersions},
+		{method: http.MethodPost, op: "KeyBackup", pattern: "/keys/{name}/backup", action: kv + "keys/backup/action", hsmAction: hsm + "keys/backup/action", timeout: longTimeout, handle: s.backupKey},
+		{method: http.MethodPost, op: "KeyRotate", pattern: "/keys/{name}/rotate", action: kv + "keys/rotate/action", hsmAction: hsm + "keys/rotate/action", since: v7_3, timeout: longTimeout, handle: s.rotateKey},
+		{method: http.MethodGet, op: "KeyRotationPolicyGet", pattern: "/keys/{name}/rotationpolicy", action: kv + "keyrotationpolicies/read", hsmAction: hsmKeysRead, since: v7_3, handle: s.getRotationPolicy},
+		{method: http.MethodPut, op: "KeyRotationPolicySet", pattern: "/keys/{name}/rotationpolicy", action: kv + "keyrotationpolicies/write", hsmAction: hsmKeysWrite, since: v7_3, maxBody: jsonBody, handle: s.setRotationPolicy},
+		{method: http.MethodGet, op: "KeyListDeleted", pattern: "/deletedkeys", action: kvKeysRead, hsmAction: hsm + "keys/deletedKeys/read/action", scope: vaultScope, handle: s.listDeletedKeys},
+		{method: http.MethodGet, op: "KeyGetDeleted", pattern: "/deletedkeys/{name}", action: kvKeysRead, hsmAction: hsm + "keys/deletedKeys/read/action", handle: s.getDeletedKey},
+		{method: http.MethodDelete, op: "KeyPurge", pattern: "/deletedkeys/{name}", action: kv + "keys/purge/action", hsmAction: hsm + "keys/deletedKeys/delete", handle: s.purgeDeletedKey},
+		{method: http.MethodPost, op: "KeyRecover", pattern: "/deletedkeys/{name}/recover", action: kv + "keys/recover/action", hsmAction: hsm + "keys/deletedKeys/recover/action", handle: s.recoverDeletedKey},
 		// Azure serves random bytes on Managed HSM only; on a vault the
 		// action is Keywarden's own (Key Vault Administrator's vaults/*
 		// covers it).
-		{method: http.MethodPost, pattern: "/rng", action: kv + "rng/action", hsmAction: hsm + "rng/action", scope: vaultScope, since: v7_3, maxBody: jsonBody, handle: s.randomBytes},
+		{method: http.MethodPost, op: "GetRandomBytes", pattern: "/rng", action: kv + "rng/action", hsmAction: hsm + "rng/action", scope: vaultScope, since: v7_3, maxBody: jsonBody, handle: s.randomBytes},
 	}
 	// Operations on a version; the version segment may be absent or empty.
 	ops := []struct {
-		verb, action, hsmAction string
-		since                   apiVersion
-		method                  string
-		handle                  func(context.Context, *request) (any, error)
+		verb, op, action, hsmAction string
+		since                       apiVersion
+		method                      string
+		handle                      func(context.Context, *request) (any, error)
 	}{
-		{"encrypt", kv + "keys/encrypt/action", hsm + "keys/encrypt/action", 0, http.MethodPost, s.encrypt},
-		{"decrypt", kv + "keys/decrypt/action", hsm + "keys/decrypt/action", 0, http.MethodPost, s.decrypt},
-		{"wrapkey", kv + "keys/wrap/action", hsm + "keys/wrap/action", 0, http.MethodPost, s.wrapKey},
-		{"unwrapkey", kv + "keys/unwrap/action", hsm + "keys/unwrap/action", 0, http.MethodPost, s.unwrapKey},
-		{"sign", kv + "keys/sign/action", hsm + "keys/sign/action", 0, http.MethodPost, s.sign},
-		{"verify", kv + "keys/verify/action", hsm + "keys/verify/action", 0, http.MethodPost, s.verify},
-		{"release", kv + "keys/release/action", hsm + "keys/release/action", v7_3, http.MethodPost, s.release},
-		{"attestation", kvKeysRead, hsmKeysRead, v7_6, http.MethodGet, s.attestation},
+		{"encrypt", "KeyEncrypt", kv + "keys/encrypt/action", hsm + "keys/encrypt/action", 0, http.MethodPost, s.encrypt},
+		{"decrypt", "KeyDecrypt", kv + "keys/decrypt/action", hsm + "keys/decrypt/action", 0, http.MethodPost, s.decrypt},
+		{"wrapkey", "KeyWrap", kv + "keys/wrap/action", hsm + "keys/wrap/action", 0, http.MethodPost, s.wrapKey},
+		{"unwrapkey", "KeyUnwrap", kv + "keys/unwrap/action", hsm + "keys/unwrap/action", 0, http.MethodPost, s.unwrapKey},
+		{"sign", "KeySign", kv + "keys/sign/action", hsm + "keys/sign/action", 0, http.MethodPost, s.sign},
+		{"verify", "KeyVerify", kv + "keys/verify/action", hsm + "keys/verify/action", 0, http.MethodPost, s.verify},
+		{"release", "KeyRelease", kv + "keys/release/action", hsm + "keys/release/action", v7_3, http.MethodPost, s.release},
+		{"attestation", "KeyGetAttestation", kvKeysRead, hsmKeysRead, v7_6, http.MethodGet, s.attestation},
 	}
 	for _, op := range ops {
 		for _, p := range []string{"/keys/{name}/{version}/", "/keys/{name}/"} {
-			rs = append(rs, &route{method: op.method, pattern: p + op.verb, action: op.action, hsmAction: op.hsmAction, since: op.since, maxBody: jsonBody, handle: op.handle})
+			rs = append(rs, &route{method: op.method, op: op.op, pattern: p + op.verb, action: op.action, hsmAction: op.hsmAction, since: op.since, maxBody: jsonBody, handle: op.handle})
 		}
 	}
 	rs = append(rs, s.hsmRBACRoutes()...)
 	for _, r := range rs {
+		if r.op == "" {
+			r.op = hsmRBACOperation(r.method, r.pattern)
+		}
 		r.segs = strings.Split(strings.TrimPrefix(r.pattern, "/"), "/")
 		for _, seg := range r.segs {
 			if !strings.HasPrefix(seg, "{") {
@@ -232,4 +238,24 @@ func (s *Server) matchRequest(rq *request, segs []string) (rt *route, p routePar
 		return nil, routeParams{}, http.StatusNotFound, nil
 	}
 	return rt, p, status, nil
+}
+
+// hsmRBACOperation names a Managed HSM RBAC API route for the audit log:
+// RoleAssignmentList, RoleAssignmentGet, RoleDefinitionPut…
+func hsmRBACOperation(method, pattern string) string {
+	noun := "RoleDefinition"
+	if strings.Contains(pattern, "/roleAssignments") {
+		noun = "RoleAssignment"
+	}
+	switch {
+	case method == http.MethodGet && !strings.HasSuffix(pattern, "{name}"):
+		return noun + "List"
+	case method == http.MethodGet:
+		return noun + "Get"
+	case method == http.MethodPut:
+		return noun + "Put"
+	case method == http.MethodDelete:
+		return noun + "Delete"
+	}
+	return noun + method
 }

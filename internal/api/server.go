@@ -176,6 +176,17 @@ type Deps struct {
 	VaultAdmin VaultAdmin
 	Principals Principals
 	Roles      Roles
+	// Audit writes one record per request and gates every request on
+	// being able to (fail closed). Nil: no audit trail (tests only; cmd
+	// always sets it).
+	Audit Auditor
+	// Observers are called with every request's record after it is
+	// written and the response sent (metrics, alerts). They run on the
+	// request's goroutine and must not block.
+	Observers []func(RequestInfo)
+	// AuditKeys is the JWKS served at GET /audit/v1/keys: the public keys
+	// of the audit log's checkpoint signatures. Nil: that path answers 501.
+	AuditKeys *jose.JSONWebKeySet
 }
 
 // Server serves the keys data plane and the authority endpoints. It is an
@@ -194,6 +205,11 @@ type Server struct {
 	vaultLimits, principalLimits *limiters
 	// admin serves the administration API.
 	admin *admin
+	// auditor, observers and auditKeySet are Deps.Audit, Deps.Observers
+	// and Deps.AuditKeys.
+	auditor     Auditor
+	observers   []func(RequestInfo)
+	auditKeySet *jose.JSONWebKeySet
 }
 
 // New returns a Server for cfg and d, filling in Config defaults. It panics
@@ -234,6 +250,10 @@ func New(cfg Config, d Deps) *Server {
 		now:    cfg.Now,
 		authz:  d.Authorizer,
 		roles:  d.Roles,
+
+		auditor:     d.Audit,
+		observers:   d.Observers,
+		auditKeySet: d.AuditKeys,
 	}
 	s.vaultLimits, s.principalLimits = cfg.Throttle.limiters()
 	s.routes = s.routeTable()
@@ -244,10 +264,11 @@ func New(cfg Config, d Deps) *Server {
 // ServeHTTP handles one request: request id, body limit, then either the
 // authority endpoints and /healthz, or a vault route (vault resolution,
 // network rules, vault throttle, authentication, principal throttle,
-// route, authorization, api-version, one domain call).
+// route, authorization, api-version, one domain call). The response is
+// held until the request's audit record is written (audit.go).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	rw := &recorder{ResponseWriter: w}
+	rw := &recorder{ResponseWriter: w, hold: s.auditor != nil}
 	id := newRequestID()
 	h := rw.Header()
 	h.Set("x-ms-request-id", id)
@@ -258,12 +279,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	rq := &request{r: r, w: rw, id: id, origin: "https://" + r.Host}
 	s.dispatch(rq)
+	s.finish(rq, start)
 
 	if !s.log.Enabled(r.Context(), slog.LevelInfo) {
 		return
-	}
-	if rw.status == 0 {
-		rw.status = http.StatusOK
 	}
 	attrs := []slog.Attr{
 		slog.String("request_id", id),
@@ -291,14 +310,21 @@ func (s *Server) dispatch(rq *request) {
 	segs := strings.Split(strings.TrimPrefix(path, "/"), "/")
 	switch first := strings.ToLower(segs[0]); {
 	case first == "healthz" && len(segs) == 1:
+		rq.kind = kindHealth
 		s.healthz(rq)
 		return
 	case first == "keys" || first == "deletedkeys" || first == "rng":
+	case isAuditKeysPath(segs):
+		rq.kind = kindAuditKeys
+		s.auditKeys(rq)
+		return
 	case len(segs) >= 2 && isAuthoritySegment(segs[1]):
+		rq.kind = kindAuthority
 		s.authority(rq, segs)
 		return
 	case first == "admin" && isAdminPath(segs):
 		if _, named := s.vaultOfHost(rq.r.Host); !named {
+			rq.kind = kindAdmin
 			s.serveAdmin(rq, segs)
 			return
 		}
@@ -353,6 +379,9 @@ func (s *Server) serveVault(rq *request, segs []string) {
 		return
 	}
 	rq.name, rq.version = params.name, params.version
+	if rt != nil {
+		rq.op = rt.op
+	}
 	if rt != nil && !s.authorize(rq, rt) {
 		return
 	}
@@ -379,6 +408,9 @@ func (s *Server) serveVault(rq *request, segs []string) {
 	if rt.maxBody > 0 && rt.maxBody < s.cfg.MaxBodyBytes {
 		rq.r.Body = http.MaxBytesReader(rq.w.ResponseWriter, rq.r.Body, rt.maxBody)
 	}
+	if !s.auditReady(rq) {
+		return
+	}
 	rq.now = s.now()
 	ctx, cancel := context.WithTimeout(ctx, rt.timeout)
 	defer cancel()
@@ -387,6 +419,7 @@ func (s *Server) serveVault(rq *request, segs []string) {
 		s.writeError(rq, err)
 		return
 	}
+	rq.answeredKID = resultKID(out)
 	if out == nil {
 		rq.w.WriteHeader(http.StatusNoContent)
 		return
@@ -491,6 +524,15 @@ type request struct {
 	// hsmScope is the Managed HSM role scope of an RBAC API path: "/",
 	// "/keys" or "/keys/{name}"; scopeKey is that {name}.
 	hsmScope, scopeKey string
+	// kind is kindVault, kindAdmin…; op the audit operation name of the
+	// matched route; alg the algorithm of a crypto operation's body;
+	// assignment the role assignment that granted the request; errCode
+	// and innerCode the error codes answered; answeredKID the key id
+	// answered.
+	kind                int
+	op, alg, assignment string
+	errCode, innerCode  string
+	answeredKID         string
 }
 
 // ref names the route's key version.
@@ -498,24 +540,65 @@ func (rq *request) ref() vault.Ref {
 	return vault.Ref{Vault: rq.vault, Name: rq.name, Version: rq.version}
 }
 
-// recorder remembers the status written, for the request log.
+// recorder remembers the status written, for the request log and the
+// audit record. With hold set it keeps the response (status and body) until
+// flush, so that a response is only sent once its audit record is written,
+// and discard can replace it.
 type recorder struct {
 	http.ResponseWriter
 	status int
+	hold   bool
+	body   []byte
 }
 
 func (w *recorder) WriteHeader(code int) {
 	if w.status == 0 {
 		w.status = code
+		if !w.hold {
+			w.ResponseWriter.WriteHeader(code)
+		}
 	}
-	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *recorder) Write(b []byte) (int, error) {
 	if w.status == 0 {
-		w.status = http.StatusOK
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.hold {
+		w.body = append(w.body, b...)
+		return len(b), nil
 	}
 	return w.ResponseWriter.Write(b)
+}
+
+// discard drops a held response and its headers, keeping the request ids.
+func (w *recorder) discard() {
+	clear(w.body)
+	w.body, w.status = w.body[:0], 0
+	h := w.Header()
+	for k := range h {
+		if k != "X-Ms-Request-Id" && k != "X-Ms-Client-Request-Id" {
+			delete(h, k)
+		}
+	}
+}
+
+// flush sends a held response and clears its copy (it may hold a
+// plaintext).
+func (w *recorder) flush() {
+	if !w.hold {
+		return
+	}
+	w.hold = false
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	w.ResponseWriter.WriteHeader(w.status)
+	if len(w.body) > 0 {
+		w.ResponseWriter.Write(w.body)
+	}
+	clear(w.body)
+	w.body = nil
 }
 
 // Unwrap lets http.ResponseController reach the underlying writer.
