@@ -111,10 +111,7 @@ func (f *adminFakeVaults) UpdateVault(ctx context.Context, now time.Time, name s
 		v.Network = p.Network
 	}
 	if p.KeyPolicy != nil {
-		v.KeyPolicy = p.KeyPolicy
-		if len(p.KeyPolicy) == 0 {
-			v.KeyPolicy = nil
-		}
+		v.KeyPolicy = *p.KeyPolicy
 	}
 	f.vaults[name] = v
 	return v, nil

@@ -154,11 +154,11 @@ func TestAdminVaults(t *testing.T) {
 	const admin = adminSubject
 
 	w := e.do("POST", "/admin/v1/vaults", admin, `{"name":"payments","sku":"Standard","retentionDays":30,"purgeProtection":false,
-		"networkRules":{"defaultAction":"deny","ipRules":["10.1.2.3/8","2001:db8::/32","192.0.2.7"]},"keyPolicy":{"minimumRsaSize": 3072}}`)
+		"networkRules":{"defaultAction":"deny","ipRules":["10.1.2.3/8","2001:db8::/32","192.0.2.7"]},"keyPolicy":{"minRsaSize": 3072}}`)
 	wantStatus(t, "POST vaults", w, 201, "")
 	want := `{"name":"payments","sku":"standard","retentionDays":30,"purgeProtection":false,
 		"networkRules":{"defaultAction":"Deny","ipRules":["10.0.0.0/8","2001:db8::/32","192.0.2.7/32"]},
-		"keyPolicy":{"minimumRsaSize":3072},
+		"keyPolicy":{"minRsaSize":3072},
 		"uri":"https://payments.localhost:8443","created":1767225600}`
 	wantJSON(t, "POST vaults", w, want)
 	wantJSON(t, "GET vault", e.do("GET", "/admin/v1/vaults/payments", admin, ""), want)
@@ -201,7 +201,7 @@ func TestAdminVaults(t *testing.T) {
 		{"patch missing", "PATCH", "/admin/v1/vaults/nope", `{}`, 404, "VaultNotFound", ""},
 		{"get missing", "GET", "/admin/v1/vaults/nope", ``, 404, "VaultNotFound", ""},
 		{"delete missing", "DELETE", "/admin/v1/vaults/nope", ``, 404, "VaultNotFound", ""},
-		{"oversize", "POST", "/admin/v1/vaults", `{"name":"abc","sku":"premium","keyPolicy":{"x":"` + strings.Repeat("a", adminBody) + `"}}`, 413, "BadParameter", ""},
+		{"oversize", "POST", "/admin/v1/vaults", `{"name":"abc","sku":"premium","keyPolicy":{"maxValidity":"` + strings.Repeat("a", adminBody) + `"}}`, 413, "BadParameter", ""},
 	}
 	for _, st := range steps {
 		w := e.do(st.method, st.target, admin, st.body)
@@ -210,7 +210,7 @@ func TestAdminVaults(t *testing.T) {
 			t.Errorf("%s body %s does not hold %s", st.name, w.Body, st.has)
 		}
 	}
-	if v := e.vaults.vaults["payments"]; v.KeyPolicy != nil || !v.PurgeProtection {
+	if v := e.vaults.vaults["payments"]; !v.KeyPolicy.IsZero() || !v.PurgeProtection {
 		t.Errorf("vault after PATCHes = %+v, want purge protection and no key policy", v)
 	}
 

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"reflect"
 	"strconv"
 	"strings"
 
+	"github.com/keywarden/keywarden/internal/keys"
 	"github.com/keywarden/keywarden/internal/vault"
 )
 
@@ -19,7 +21,7 @@ type adminVault struct {
 	RetentionDays   int               `json:"retentionDays"`
 	PurgeProtection bool              `json:"purgeProtection"`
 	NetworkRules    adminNetworkRules `json:"networkRules"`
-	KeyPolicy       json.RawMessage   `json:"keyPolicy,omitempty"`
+	KeyPolicy       *adminKeyPolicy   `json:"keyPolicy,omitempty"`
 	URI             string            `json:"uri"`
 	Created         int64             `json:"created"`
 }
@@ -28,6 +30,17 @@ type adminVault struct {
 type adminNetworkRules struct {
 	DefaultAction string   `json:"defaultAction"`
 	IPRules       []string `json:"ipRules"`
+}
+
+// adminKeyPolicy is a vault's key policy on the wire: the rules new key
+// versions of the vault must follow. Absent members set no rule.
+type adminKeyPolicy struct {
+	MinRSASize       int      `json:"minRsaSize,omitempty"`
+	AllowedCurves    []string `json:"allowedCurves,omitempty"`
+	AllowedKeyTypes  []string `json:"allowedKeyTypes,omitempty"`
+	RequireExpiry    bool     `json:"requireExpiry,omitempty"`
+	MaxValidity      string   `json:"maxValidity,omitempty"`
+	OnePurposePerKey bool     `json:"onePurposePerKey,omitempty"`
 }
 
 // adminVaultCreate is the body of POST /admin/v1/vaults.
@@ -65,8 +78,12 @@ func (s *Server) toAdminVault(v vault.Vault) adminVault {
 			out.NetworkRules.IPRules = append(out.NetworkRules.IPRules, p.String())
 		}
 	}
-	if len(v.KeyPolicy) > 0 && json.Valid(v.KeyPolicy) {
-		out.KeyPolicy = v.KeyPolicy
+	if p := v.KeyPolicy; !p.IsZero() {
+		out.KeyPolicy = &adminKeyPolicy{MinRSASize: p.MinRSASize, AllowedKeyTypes: p.AllowedKeyTypes,
+			RequireExpiry: p.RequireExpiry, MaxValidity: p.MaxValidity, OnePurposePerKey: p.OnePurposePerKey}
+		for _, c := range p.AllowedCurves {
+			out.KeyPolicy.AllowedCurves = append(out.KeyPolicy.AllowedCurves, string(c))
+		}
 	}
 	return out
 }
@@ -88,23 +105,36 @@ func parseNetworkRules(n *adminNetworkRules) (*vault.NetworkRules, error) {
 	return vault.ParseNetworkRules(n.DefaultAction, n.IPRules)
 }
 
-// keyPolicy checks a keyPolicy property: absent (nil), null (remove: empty,
-// non-nil) or a JSON object (set).
-func keyPolicy(raw json.RawMessage) ([]byte, error) {
+// keyPolicy converts a keyPolicy property: absent (nil), null (a policy
+// without rules: removes it) or a KeyPolicy object, whose unknown members
+// are refused and whose rules are checked.
+func keyPolicy(raw json.RawMessage) (*vault.KeyPolicy, error) {
 	raw = bytes.TrimSpace(raw)
 	switch {
 	case raw == nil:
 		return nil, nil
 	case string(raw) == "null":
-		return []byte{}, nil
+		return &vault.KeyPolicy{}, nil
 	case raw[0] != '{':
 		return nil, badParameter("Property keyPolicy must be a JSON object.")
 	}
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, raw); err != nil {
-		return nil, badParameter("Property keyPolicy is not valid JSON.")
+	var in adminKeyPolicy
+	if err := decodeJSON(raw, &in); err != nil {
+		return nil, err
 	}
-	return buf.Bytes(), nil
+	if err := checkFields(raw, reflect.TypeOf(in), "keyPolicy."); err != nil {
+		return nil, err
+	}
+	p := vault.KeyPolicy{MinRSASize: in.MinRSASize, AllowedKeyTypes: in.AllowedKeyTypes,
+		RequireExpiry: in.RequireExpiry, MaxValidity: in.MaxValidity, OnePurposePerKey: in.OnePurposePerKey}
+	for _, c := range in.AllowedCurves {
+		p.AllowedCurves = append(p.AllowedCurves, keys.Curve(c))
+	}
+	p, err := p.Normalize()
+	if err != nil {
+		return nil, err
+	}
+	return &p, nil
 }
 
 func (s *Server) adminListVaults(ctx context.Context, rq *request, _ adminParams) (any, error) {
@@ -152,8 +182,12 @@ func (s *Server) adminCreateVault(ctx context.Context, rq *request, _ adminParam
 	if v.Network, err = parseNetworkRules(in.NetworkRules); err != nil {
 		return nil, err
 	}
-	if v.KeyPolicy, err = keyPolicy(in.KeyPolicy); err != nil {
+	kp, err := keyPolicy(in.KeyPolicy)
+	if err != nil {
 		return nil, err
+	}
+	if kp != nil {
+		v.KeyPolicy = *kp
 	}
 	out, err := s.admin.vaults.CreateVault(ctx, rq.now, v)
 	if err != nil {

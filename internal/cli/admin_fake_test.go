@@ -293,6 +293,7 @@ func (f *fakeAdmin) vault(w http.ResponseWriter, r *http.Request, _ bool) {
 			PurgeProtection *bool         `json:"purgeProtection"`
 			RetentionDays   *int          `json:"retentionDays"`
 			NetworkRules    *networkRules `json:"networkRules"`
+			KeyPolicy       *keyPolicy    `json:"keyPolicy"`
 		}
 		if !f.decode(w, r, &patch) {
 			return
@@ -310,6 +311,14 @@ func (f *fakeAdmin) vault(w http.ResponseWriter, r *http.Request, _ bool) {
 		}
 		if patch.NetworkRules != nil {
 			v.NetworkRules = patch.NetworkRules
+		}
+		if patch.KeyPolicy != nil {
+			// As the server: a policy without rules is none.
+			v.KeyPolicy = patch.KeyPolicy
+			if patch.KeyPolicy.MinRSASize <= 2048 && len(patch.KeyPolicy.AllowedCurves) == 0 && len(patch.KeyPolicy.AllowedKeyTypes) == 0 &&
+				!patch.KeyPolicy.RequireExpiry && patch.KeyPolicy.MaxValidity == "" && !patch.KeyPolicy.OnePurposePerKey {
+				v.KeyPolicy = nil
+			}
 		}
 		writeJSON(w, 200, v)
 	case http.MethodDelete:

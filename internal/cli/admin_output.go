@@ -55,6 +55,7 @@ type vaultWire struct {
 	RetentionDays   int           `json:"retentionDays,omitempty"`
 	PurgeProtection bool          `json:"purgeProtection"`
 	NetworkRules    *networkRules `json:"networkRules,omitempty"`
+	KeyPolicy       *keyPolicy    `json:"keyPolicy,omitempty"`
 	URI             string        `json:"uri,omitempty"`
 	Created         int64         `json:"created,omitempty"`
 }
@@ -63,6 +64,7 @@ type vaultWire struct {
 type vaultPatch struct {
 	PurgeProtection *bool         `json:"purgeProtection,omitempty"`
 	NetworkRules    *networkRules `json:"networkRules,omitempty"`
+	KeyPolicy       *keyPolicy    `json:"keyPolicy,omitempty"`
 }
 
 // vaultDoc is the JSON document of one vault.
@@ -73,6 +75,7 @@ type vaultDoc struct {
 	RetentionDays   int          `json:"retentionDays"`
 	PurgeProtection bool         `json:"purgeProtection"`
 	NetworkRules    networkRules `json:"networkRules"`
+	KeyPolicy       *keyPolicy   `json:"keyPolicy,omitempty"`
 	Created         *time.Time   `json:"created,omitempty"`
 }
 
@@ -85,6 +88,7 @@ func newVaultDoc(v vaultWire) vaultDoc {
 	d := vaultDoc{
 		Name: v.Name, URL: v.URI, SKU: v.SKU, RetentionDays: v.RetentionDays, PurgeProtection: v.PurgeProtection,
 		NetworkRules: networkRules{DefaultAction: "Allow", IPRules: []string{}},
+		KeyPolicy:    v.KeyPolicy,
 		Created:      unixTime(&v.Created),
 	}
 	if v.NetworkRules != nil {

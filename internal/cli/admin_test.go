@@ -338,7 +338,7 @@ func TestAdminArgumentErrors(t *testing.T) {
 		{[]string{"vault", "create", "abc", "--default-action", "Block"}, `--default-action: unknown default action "Block"`},
 		{[]string{"vault", "create", "abc", "--ip", "10.0.0.0/33"}, `--ip "10.0.0.0/33": want an IP address or a CIDR prefix`},
 		{[]string{"vault", "update", "abc", "--ip", "example.com"}, `--ip "example.com"`},
-		{[]string{"vault", "update", "abc"}, "nothing to update: give --purge-protection, --default-action or --ip"},
+		{[]string{"vault", "update", "abc"}, "nothing to update: give --purge-protection, --default-action, --ip or a key policy flag"},
 		{[]string{"vault", "show"}, "accepts 1 arg(s), received 0"},
 		{[]string{"principal", "create", "x", "--secret-expires", "12h"}, `--secret-expires "12h": want whole days such as 90d, 12w or 1y`},
 		{[]string{"principal", "create", "x", "--secret-expires", "0"}, `--secret-expires "0": want at least one day`},

@@ -17,7 +17,7 @@ import (
 func NewVaultCommand(env Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:          "vault",
-		Short:        "Administer vaults: SKU, retention, purge protection, network rules",
+		Short:        "Administer vaults: SKU, retention, purge protection, network rules, key policy",
 		SilenceUsage: true,
 		Args:         cobra.NoArgs,
 	}
@@ -93,6 +93,7 @@ func (c *adminCmd) vaultCreateCommand() *cobra.Command {
 		purgeProtection bool
 		defaultAction   string
 		ips             []string
+		policy          keyPolicyFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "create NAME",
@@ -100,9 +101,15 @@ func (c *adminCmd) vaultCreateCommand() *cobra.Command {
 		Long: `Create a vault. Its host name is NAME followed by the server's DNS suffix,
 such as payments.localhost; the soft-delete retention (7 to 90 days) is fixed
 after creation and purge protection, once on, cannot be turned off. With
---default-action Deny only the --ip addresses and prefixes may call it.`,
+--default-action Deny only the --ip addresses and prefixes may call it.
+
+The key policy flags set rules every new key version of the vault must
+follow (create, import, update, rotation, restore): --min-rsa-size,
+--allowed-curves, --allowed-key-types, --require-expiry, --max-validity and
+--one-purpose-per-key (a key encrypts or signs, not both).`,
 		Example: `  keywarden vault create payments --sku premium --retention-days 90 --purge-protection
-  keywarden vault create internal --default-action Deny --ip 10.0.0.0/8,2001:db8::/32`,
+  keywarden vault create internal --default-action Deny --ip 10.0.0.0/8,2001:db8::/32
+  keywarden vault create signing --sku premium --allowed-key-types EC-HSM --allowed-curves P-256,P-384 --max-validity P1Y`,
 		Args: vaultNameArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := matchFold(sku, "SKU", vaultSKUs)
@@ -126,6 +133,11 @@ after creation and purge protection, once on, cannot be turned off. With
 				}
 				v.NetworkRules = rules
 			}
+			if policy.changed(cmd) {
+				if v.KeyPolicy, err = policy.apply(cmd, nil); err != nil {
+					return err
+				}
+			}
 			p, client, err := c.start(cmd)
 			if err != nil {
 				return err
@@ -135,7 +147,7 @@ after creation and purge protection, once on, cannot be turned off. With
 				return err
 			}
 			d := newVaultDoc(out)
-			return p.print(d, vaultTable(d))
+			return p.print(d, vaultDetailTable(d))
 		},
 	}
 	fs := cmd.Flags()
@@ -144,6 +156,7 @@ after creation and purge protection, once on, cannot be turned off. With
 	fs.BoolVar(&purgeProtection, "purge-protection", false, "turn purge protection on (it can never be turned off)")
 	fs.StringVar(&defaultAction, "default-action", "Allow", "network rule default action: Allow or Deny")
 	fs.StringSliceVar(&ips, "ip", nil, "IP addresses or CIDR prefixes allowed when the default action is Deny")
+	policy.register(cmd)
 	return cmd
 }
 
@@ -175,7 +188,7 @@ func (c *adminCmd) vaultListCommand() *cobra.Command {
 func (c *adminCmd) vaultShowCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "show NAME",
-		Short: "Show a vault",
+		Short: "Show a vault with its network rules and key policy",
 		Args:  vaultNameArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, client, err := c.start(cmd)
@@ -187,7 +200,7 @@ func (c *adminCmd) vaultShowCommand() *cobra.Command {
 				return err
 			}
 			d := newVaultDoc(v)
-			return p.print(d, vaultTable(d))
+			return p.print(d, vaultDetailTable(d))
 		},
 	}
 }
@@ -197,16 +210,24 @@ func (c *adminCmd) vaultUpdateCommand() *cobra.Command {
 		purgeProtection bool
 		defaultAction   string
 		ips             []string
+		policy          keyPolicyFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "update NAME",
-		Short: "Turn on purge protection or change the network rules of a vault",
+		Short: "Turn on purge protection or change the network rules or key policy of a vault",
 		Long: `Update a vault. Only the flags given change. --ip replaces the whole
 allow-list (--ip "" clears it); --default-action and --ip keep the other
 half of the network rules as it is. The retention days cannot be changed, and
-purge protection cannot be turned off.`,
+purge protection cannot be turned off.
+
+The key policy flags change one rule each and keep the others:
+--allowed-curves "", --allowed-key-types "" and --max-validity "" remove
+their rule, --min-rsa-size 2048 and --require-expiry=false and
+--one-purpose-per-key=false turn theirs off. A new policy applies to later
+key operations only; existing key versions are left as they are.`,
 		Example: `  keywarden vault update payments --purge-protection
-  keywarden vault update payments --default-action Deny --ip 10.0.0.0/8,192.0.2.7`,
+  keywarden vault update payments --default-action Deny --ip 10.0.0.0/8,192.0.2.7
+  keywarden vault update payments --min-rsa-size 3072 --require-expiry --max-validity P2Y`,
 		Args: vaultNameArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			fs := cmd.Flags()
@@ -230,42 +251,57 @@ purge protection cannot be turned off.`,
 					return err
 				}
 			}
-			if patch.PurgeProtection == nil && !networks {
-				return errors.New("nothing to update: give --purge-protection, --default-action or --ip")
+			policies := policy.changed(cmd)
+			if policies {
+				// Check the flags before any request.
+				if _, err := policy.apply(cmd, nil); err != nil {
+					return err
+				}
+			}
+			if patch.PurgeProtection == nil && !networks && !policies {
+				return errors.New("nothing to update: give --purge-protection, --default-action, --ip or a key policy flag")
 			}
 			p, client, err := c.start(cmd)
 			if err != nil {
 				return err
 			}
 			what := "update vault " + args[0]
-			if networks {
-				// The API replaces the rule set as a whole: start from the
-				// current one.
+			if networks || policies {
+				// The API replaces the rule set and the key policy as a
+				// whole: start from the current ones.
 				var cur vaultWire
 				if err := client.do(cmd.Context(), what, http.MethodGet, adminPath("vaults", args[0]), nil, nil, &cur); err != nil {
 					return err
 				}
-				rules := newVaultDoc(cur).NetworkRules
-				if action != "" {
-					rules.DefaultAction = action
+				if networks {
+					rules := newVaultDoc(cur).NetworkRules
+					if action != "" {
+						rules.DefaultAction = action
+					}
+					if ipRules != nil {
+						rules.IPRules = ipRules
+					}
+					patch.NetworkRules = &rules
 				}
-				if ipRules != nil {
-					rules.IPRules = ipRules
+				if policies {
+					if patch.KeyPolicy, err = policy.apply(cmd, cur.KeyPolicy); err != nil {
+						return err
+					}
 				}
-				patch.NetworkRules = &rules
 			}
 			var out vaultWire
 			if err := client.do(cmd.Context(), what, http.MethodPatch, adminPath("vaults", args[0]), nil, patch, &out); err != nil {
 				return err
 			}
 			d := newVaultDoc(out)
-			return p.print(d, vaultTable(d))
+			return p.print(d, vaultDetailTable(d))
 		},
 	}
 	fs := cmd.Flags()
 	fs.BoolVar(&purgeProtection, "purge-protection", true, "turn purge protection on (it can never be turned off)")
 	fs.StringVar(&defaultAction, "default-action", "", "network rule default action: Allow or Deny")
 	fs.StringSliceVar(&ips, "ip", nil, "IP addresses or CIDR prefixes allowed, replacing the current ones")
+	policy.register(cmd)
 	return cmd
 }
 

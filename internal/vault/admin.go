@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/keywarden/keywarden/internal/store"
@@ -20,8 +19,8 @@ const DefaultRetentionDays = 90
 // CreateVault creates the vault v as of now and returns it as stored. A zero
 // RetentionDays takes DefaultRetentionDays; Created is set to now. After the
 // vault is committed, Options.OnVaultCreated is called with its name.
-// Errors: ErrInvalid (name, SKU, retention, network rules), ErrConflict (a
-// vault of that name exists).
+// Errors: ErrInvalid (name, SKU, retention, network rules, key policy),
+// ErrConflict (a vault of that name exists).
 func (s *Service) CreateVault(ctx context.Context, now time.Time, v Vault) (Vault, error) {
 	if v.RetentionDays == 0 {
 		v.RetentionDays = DefaultRetentionDays
@@ -33,13 +32,17 @@ func (s *Service) CreateVault(ctx context.Context, now time.Time, v Vault) (Vaul
 	if err != nil {
 		return Vault{}, err
 	}
+	policy, err := encodeKeyPolicy(v.KeyPolicy)
+	if err != nil {
+		return Vault{}, err
+	}
 	rec := store.Vault{
 		Name:            v.Name,
 		SKU:             string(v.SKU),
 		RetentionDays:   v.RetentionDays,
 		PurgeProtection: v.PurgeProtection,
 		Network:         toStoreNetwork(network),
-		KeyPolicy:       clonePolicy(v.KeyPolicy),
+		KeyPolicy:       policy,
 		Created:         now.UTC().Truncate(time.Microsecond),
 	}
 	err = s.store.Update(ctx, func(tx store.Tx) error {
@@ -65,13 +68,21 @@ func (s *Service) CreateVault(ctx context.Context, now time.Time, v Vault) (Vaul
 // Purge protection can be turned on but never off; the retention days are
 // fixed after creation (the current value is accepted, any other refused).
 // Network replaces the network rules and KeyPolicy the key policy when
-// non-nil. Errors: ErrNotFound (no such vault), ErrInvalid (a refused
-// change or bad network rules).
+// non-nil; a new key policy applies to later key operations only. Errors:
+// ErrNotFound (no such vault), ErrInvalid (a refused change, bad network
+// rules or key policy).
 func (s *Service) UpdateVault(ctx context.Context, now time.Time, name string, p VaultUpdate) (Vault, error) {
 	var network *NetworkRules
 	if p.Network != nil {
 		var err error
 		if network, err = normalizeNetwork(p.Network); err != nil {
+			return Vault{}, err
+		}
+	}
+	var policy []byte
+	if p.KeyPolicy != nil {
+		var err error
+		if policy, err = encodeKeyPolicy(*p.KeyPolicy); err != nil {
 			return Vault{}, err
 		}
 	}
@@ -97,7 +108,7 @@ func (s *Service) UpdateVault(ctx context.Context, now time.Time, name string, p
 			cur.Network = toStoreNetwork(network)
 		}
 		if p.KeyPolicy != nil {
-			cur.KeyPolicy = clonePolicy(p.KeyPolicy)
+			cur.KeyPolicy = policy
 		}
 		out = cur
 		return tx.PutVault(cur)
@@ -164,12 +175,4 @@ func storeErr(what string, err error) error {
 		return err
 	}
 	return fmt.Errorf("vault: %s: %w", what, err)
-}
-
-// clonePolicy copies a key policy document; empty means none (nil).
-func clonePolicy(p []byte) []byte {
-	if len(p) == 0 {
-		return nil
-	}
-	return slices.Clone(p)
 }

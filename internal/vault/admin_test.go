@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/keywarden/keywarden/internal/keys"
 	"github.com/keywarden/keywarden/internal/keys/software"
 	"github.com/keywarden/keywarden/internal/seal"
 	"github.com/keywarden/keywarden/internal/store/embedded"
@@ -64,13 +65,13 @@ func mustRules(t *testing.T, action string, rules ...string) *vault.NetworkRules
 func TestCreateVault(t *testing.T) {
 	e, created := newAdminEnv(t)
 	v, err := e.svc.CreateVault(e.ctx, t0, vault.Vault{Name: "payments", SKU: vault.Standard,
-		Network: mustRules(t, "deny", "10.0.0.0/8"), KeyPolicy: []byte(`{"a":1}`)})
+		Network: mustRules(t, "deny", "10.0.0.0/8"), KeyPolicy: vault.KeyPolicy{MinRSASize: 3072, AllowedCurves: []keys.Curve{"p-256"}}})
 	if err != nil {
 		t.Fatalf("CreateVault: %v", err)
 	}
 	want := vault.Vault{Name: "payments", SKU: vault.Standard, RetentionDays: 90, Created: t0,
 		Network:   &vault.NetworkRules{DefaultAction: "Deny", IPRules: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}},
-		KeyPolicy: []byte(`{"a":1}`)}
+		KeyPolicy: vault.KeyPolicy{MinRSASize: 3072, AllowedCurves: []keys.Curve{keys.P256}}}
 	opts := cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })
 	if d := cmp.Diff(want, v, opts); d != "" {
 		t.Errorf("CreateVault (-want +got):\n%s", d)
@@ -149,8 +150,10 @@ func TestUpdateVault(t *testing.T) {
 		}},
 		{"bad network rules", vault.VaultUpdate{Network: &vault.NetworkRules{DefaultAction: ""}}, vault.ErrInvalid, nil},
 		{"network kept", vault.VaultUpdate{}, nil, func(v vault.Vault) bool { return v.Network != nil && len(v.Network.IPRules) == 2 }},
-		{"key policy", vault.VaultUpdate{KeyPolicy: []byte(`{}`)}, nil, func(v vault.Vault) bool { return string(v.KeyPolicy) == `{}` }},
-		{"key policy removed", vault.VaultUpdate{KeyPolicy: []byte{}}, nil, func(v vault.Vault) bool { return v.KeyPolicy == nil }},
+		{"key policy", vault.VaultUpdate{KeyPolicy: &vault.KeyPolicy{RequireExpiry: true}}, nil, func(v vault.Vault) bool { return v.KeyPolicy.RequireExpiry }},
+		{"bad key policy", vault.VaultUpdate{KeyPolicy: &vault.KeyPolicy{MinRSASize: 1024}}, vault.ErrInvalid, nil},
+		{"key policy kept", vault.VaultUpdate{}, nil, func(v vault.Vault) bool { return v.KeyPolicy.RequireExpiry }},
+		{"key policy removed", vault.VaultUpdate{KeyPolicy: &vault.KeyPolicy{}}, nil, func(v vault.Vault) bool { return v.KeyPolicy.IsZero() }},
 		{"allow all", vault.VaultUpdate{Network: mustRules(t, "Allow")}, nil, func(v vault.Vault) bool {
 			return v.Network.Allows(netip.MustParseAddr("198.51.100.1"))
 		}},

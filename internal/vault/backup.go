@@ -112,14 +112,18 @@ func (s *Service) BackupKey(ctx context.Context, vault, name string) ([]byte, er
 var errBadBackup = &Error{Kind: ErrInvalid, Msg: "Backup blob is corrupt, was altered, or was not made by this deployment."}
 
 // RestoreKey restores a backup blob into vault with the same name and
-// version ids. Errors: ErrInvalid (bad blob), ErrConflict (the name exists,
+// version ids. Every version must follow the vault's key policy. Errors:
+// ErrInvalid (bad blob; KeyPolicyViolation), ErrConflict (the name exists,
 // active or soft-deleted).
 func (s *Service) RestoreKey(ctx context.Context, now time.Time, vault string, blob []byte) (KeyVersion, error) {
-	sv, err := s.storeVault(ctx, vault)
+	v, err := s.Vault(ctx, vault)
 	if err != nil {
 		return KeyVersion{}, err
 	}
-	v := fromStoreVault(sv)
+	policy, err := s.keyPolicy(ctx, vault)
+	if err != nil {
+		return KeyVersion{}, err
+	}
 	if !bytes.HasPrefix(blob, []byte(backupMagic)) {
 		return KeyVersion{}, errBadBackup
 	}
@@ -162,6 +166,9 @@ func (s *Service) RestoreKey(ctx context.Context, now time.Time, vault string, b
 	}
 	spec := s.specOf(*current)
 	if _, err := s.validateSpec(v, spec, false); err != nil {
+		return KeyVersion{}, err
+	}
+	if err := policy.checkRestore(vault, recs); err != nil {
 		return KeyVersion{}, err
 	}
 	cur := *current

@@ -17,10 +17,14 @@ import (
 
 // CreateKey generates a new key, or a new current version of an existing
 // key. Errors: ErrNotFound (vault), ErrInvalid (name, spec, ops, tags,
-// attributes), ErrConflict (the name is soft-deleted).
+// attributes; code KeyPolicyViolation when the vault's key policy refuses
+// the key), ErrConflict (the name is soft-deleted).
 func (s *Service) CreateKey(ctx context.Context, now time.Time, vault, name string, p CreateParams) (KeyVersion, error) {
 	v, spec, err := s.prepareNew(ctx, vault, name, p.Spec, p.Ops, p.Attributes, p.Tags, p.ReleasePolicy, true)
 	if err != nil {
+		return KeyVersion{}, err
+	}
+	if err := s.checkKeyPolicy(ctx, now, v.Name, spec, p.Ops, p.Attributes); err != nil {
 		return KeyVersion{}, err
 	}
 	if err := s.checkNameFree(ctx, vault, name); err != nil {
@@ -41,6 +45,9 @@ func (s *Service) ImportKey(ctx context.Context, now time.Time, vault, name stri
 	if err != nil {
 		return KeyVersion{}, err
 	}
+	if err := s.checkKeyPolicy(ctx, now, v.Name, importedShape(spec, p.Private), p.Ops, p.Attributes); err != nil {
+		return KeyVersion{}, err
+	}
 	if err := s.checkNameFree(ctx, vault, name); err != nil {
 		return KeyVersion{}, err
 	}
@@ -58,11 +65,10 @@ func (s *Service) prepareNew(ctx context.Context, vault, name string, spec keys.
 	if err := validateName(name); err != nil {
 		return Vault{}, spec, err
 	}
-	sv, err := s.storeVault(ctx, vault)
+	v, err := s.Vault(ctx, vault)
 	if err != nil {
 		return Vault{}, spec, err
 	}
-	v := fromStoreVault(sv)
 	if spec, err = s.validateSpec(v, spec, generating); err != nil {
 		return v, spec, err
 	}
@@ -243,11 +249,10 @@ func (s *Service) lookup(ctx context.Context, ref Ref) (Vault, *cachedKey, *cach
 	if err := validateVersion(ref.Version); err != nil {
 		return Vault{}, nil, nil, keyNotFound(ref.Name, ref.Version)
 	}
-	sv, err := s.storeVault(ctx, ref.Vault)
+	v, err := s.Vault(ctx, ref.Vault)
 	if err != nil {
 		return Vault{}, nil, nil, err
 	}
-	v := fromStoreVault(sv)
 	ck := cacheKey(ref.Vault, ref.Name)
 	s.mu.RLock()
 	k := s.cache[ck]
@@ -319,9 +324,15 @@ func (s *Service) GetKey(ctx context.Context, now time.Time, ref Ref) (KeyVersio
 }
 
 // UpdateKey changes a version's attributes, key_ops, tags. Key material
-// never changes. Errors: ErrNotFound, ErrInvalid.
+// never changes. A change of key_ops, nbf or exp must follow the vault's
+// key policy. Errors: ErrNotFound, ErrInvalid (code KeyPolicyViolation when
+// the key policy refuses the change).
 func (s *Service) UpdateKey(ctx context.Context, now time.Time, ref Ref, p UpdateParams) (KeyVersion, error) {
 	v, _, cv, err := s.lookup(ctx, ref)
+	if err != nil {
+		return KeyVersion{}, err
+	}
+	policy, err := s.keyPolicy(ctx, v.Name)
 	if err != nil {
 		return KeyVersion{}, err
 	}
@@ -351,6 +362,7 @@ func (s *Service) UpdateKey(ctx context.Context, now time.Time, ref Ref, p Updat
 		if rec, err = tx.Version(ref.Vault, ref.Name, cv.rec.ID); err != nil {
 			return err
 		}
+		old := rec
 		if p.Ops != nil {
 			rec.Ops = opsToStrings(p.Ops)
 		}
@@ -366,6 +378,9 @@ func (s *Service) UpdateKey(ctx context.Context, now time.Time, ref Ref, p Updat
 		}
 		if a.Expires != nil {
 			rec.Expires = utcPtr(a.Expires)
+		}
+		if err := policy.checkUpdate(v.Name, old, rec); err != nil {
+			return err
 		}
 		rec.Updated = now.UTC().Truncate(time.Second)
 		return tx.PutVersion(rec)
@@ -392,11 +407,10 @@ func (s *Service) ListKeys(ctx context.Context, vault, marker string, limit int)
 // listKeys pages through the active or soft-deleted keys of a vault,
 // converting each key with its current version.
 func listKeys[T any](ctx context.Context, s *Service, vault string, deleted bool, marker string, limit int, conv func(Vault, store.Key, store.Version) (T, error)) (Page[T], error) {
-	sv, err := s.storeVault(ctx, vault)
+	v, err := s.Vault(ctx, vault)
 	if err != nil {
 		return Page[T]{}, err
 	}
-	v := fromStoreVault(sv)
 	var page Page[T]
 	err = s.store.View(ctx, func(tx store.Tx) error {
 		ks, err := tx.Keys(vault, deleted, store.Page{After: marker, Limit: limit + 1})

@@ -18,7 +18,8 @@ func (s *Service) specOf(rec store.Version) keys.Spec {
 
 // RotateKey makes a new current version of a key with the same type, size
 // or curve, key_ops, tags; when the rotation policy has an expiryTime the
-// new version expires that long from now. Errors: ErrNotFound.
+// new version expires that long from now. The new version must follow the
+// vault's key policy. Errors: ErrNotFound, ErrInvalid (KeyPolicyViolation).
 func (s *Service) RotateKey(ctx context.Context, now time.Time, vault, name string) (KeyVersion, error) {
 	v, k, cv, err := s.lookup(ctx, Ref{Vault: vault, Name: name})
 	if err != nil {
@@ -26,6 +27,17 @@ func (s *Service) RotateKey(ctx context.Context, now time.Time, vault, name stri
 	}
 	cur := cv.rec
 	spec := s.specOf(cur)
+	ops := make([]Operation, len(cur.Ops))
+	for i, op := range cur.Ops {
+		ops[i] = Operation(op)
+	}
+	policy, err := s.keyPolicy(ctx, v.Name)
+	if err != nil {
+		return KeyVersion{}, err
+	}
+	if err := policy.checkRotation(v.Name, now, spec, ops, k.key.RotationPolicy); err != nil {
+		return KeyVersion{}, err
+	}
 	m, err := s.provider(spec).Generate(ctx, spec)
 	if err != nil {
 		return KeyVersion{}, mapProviderErr(err)
@@ -39,10 +51,6 @@ func (s *Service) RotateKey(ctx context.Context, now time.Time, vault, name stri
 		}
 		exp := d.addTo(now)
 		a.Expires = &exp
-	}
-	ops := make([]Operation, len(cur.Ops))
-	for i, op := range cur.Ops {
-		ops[i] = Operation(op)
 	}
 	return s.addVersion(ctx, now, v, cur.Name, m, ops, a, cur.Tags, nil)
 }
@@ -70,13 +78,23 @@ func (s *Service) RotationPolicy(ctx context.Context, vault, name string) (Rotat
 // SetRotationPolicy validates and stores a key's rotation policy. Action
 // types are matched case-insensitively and stored as Rotate/Notify; an
 // expiryTime without a Notify action gets the default Notify 30 days before
-// expiry. Errors: ErrNotFound, ErrInvalid.
+// expiry. A policy whose rotations the vault's key policy would refuse
+// (an expiryTime above maxValidity, or a Rotate action without the
+// expiryTime requireExpiry needs) is refused. Errors: ErrNotFound,
+// ErrInvalid (KeyPolicyViolation for the key policy).
 func (s *Service) SetRotationPolicy(ctx context.Context, now time.Time, vault, name string, p RotationPolicy) (RotationPolicy, error) {
 	if _, _, _, err := s.lookup(ctx, Ref{Vault: vault, Name: name}); err != nil {
 		return RotationPolicy{}, err
 	}
 	p, err := normalisePolicy(p)
 	if err != nil {
+		return RotationPolicy{}, err
+	}
+	kp, err := s.keyPolicy(ctx, vault)
+	if err != nil {
+		return RotationPolicy{}, err
+	}
+	if err := kp.checkRotationPolicy(vault, now, p); err != nil {
 		return RotationPolicy{}, err
 	}
 	now = now.UTC().Truncate(time.Second)

@@ -80,10 +80,12 @@ type Service struct {
 	vgen  uint64 // bumped under vmu by every forgetVault
 }
 
-// cachedVault is a vault record with its converted settings.
+// cachedVault is a vault record with its converted settings. policyErr is
+// set when the stored key policy cannot be read (v.KeyPolicy is then zero).
 type cachedVault struct {
-	rec store.Vault
-	v   Vault
+	rec       store.Vault
+	v         Vault
+	policyErr error
 }
 
 // New returns a Service using o's dependencies.
@@ -164,13 +166,17 @@ func (s *Service) EnsureVault(ctx context.Context, now time.Time, v Vault) (Vaul
 	if err != nil {
 		return Vault{}, err
 	}
+	policy, err := encodeKeyPolicy(v.KeyPolicy)
+	if err != nil {
+		return Vault{}, err
+	}
 	var out store.Vault
 	err = s.store.Update(ctx, func(tx store.Tx) error {
 		cur, err := tx.Vault(v.Name)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			out = store.Vault{Name: v.Name, SKU: string(v.SKU), RetentionDays: v.RetentionDays, PurgeProtection: v.PurgeProtection,
-				Network: toStoreNetwork(network), KeyPolicy: clonePolicy(v.KeyPolicy), Created: now.UTC()}
+				Network: toStoreNetwork(network), KeyPolicy: policy, Created: now.UTC()}
 		case err != nil:
 			return err
 		default:
@@ -201,9 +207,13 @@ func validateVault(v Vault) error {
 	return nil
 }
 
+// fromStoreVault converts a vault record. A stored key policy that cannot
+// be read converts to no rules here; key operations read the policy through
+// Service.keyPolicy, which refuses them instead.
 func fromStoreVault(v store.Vault) Vault {
+	policy, _ := decodeKeyPolicy(v.KeyPolicy)
 	return Vault{Name: v.Name, SKU: SKU(v.SKU), RetentionDays: v.RetentionDays, PurgeProtection: v.PurgeProtection,
-		Network: fromStoreNetwork(v.Network), KeyPolicy: v.KeyPolicy, Created: v.Created}
+		Network: fromStoreNetwork(v.Network), KeyPolicy: policy, Created: v.Created}
 }
 
 // storeVault returns a vault record, cached.
@@ -235,6 +245,7 @@ func (s *Service) cachedVault(ctx context.Context, name string) (cachedVault, er
 		return cachedVault{}, fmt.Errorf("vault: read vault %s: %w", name, err)
 	}
 	e = cachedVault{rec: v, v: fromStoreVault(v)}
+	_, e.policyErr = decodeKeyPolicy(v.KeyPolicy)
 	s.vmu.Lock()
 	if s.vgen == gen {
 		s.vault[name] = e

@@ -32,10 +32,10 @@ type Vault struct {
 	// allows every address. Values returned by the Service are shared and
 	// must not be modified.
 	Network *NetworkRules
-	// KeyPolicy is the vault's key policy document, opaque for now (the
-	// HSM/BYOK work gives it rules); nil when unset. Values returned by the
-	// Service are shared and must not be modified.
-	KeyPolicy []byte
+	// KeyPolicy holds the rules new key versions must follow; the zero
+	// value has none. Values returned by the Service are shared and must
+	// not be modified.
+	KeyPolicy KeyPolicy
 	// Created is the creation time.
 	Created time.Time
 }
@@ -69,9 +69,9 @@ type VaultUpdate struct {
 	RetentionDays *int
 	// Network replaces the network rules.
 	Network *NetworkRules
-	// KeyPolicy replaces the key policy document; an empty, non-nil slice
-	// removes it.
-	KeyPolicy []byte
+	// KeyPolicy replaces the key policy when non-nil; a zero KeyPolicy
+	// removes every rule.
+	KeyPolicy *KeyPolicy
 }
 
 // RecoveryLevel returns the Azure DeletionRecoveryLevel of the vault.
