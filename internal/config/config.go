@@ -63,6 +63,8 @@ type Config struct {
 	// LogFormat is "text" or "json"; LogLevel is debug, info, warn, error.
 	LogFormat string `json:"logFormat"`
 	LogLevel  string `json:"logLevel"`
+	// Audit configures the audit trail (file sink, stdout, syslog).
+	Audit Audit `json:"audit"`
 }
 
 // Vault is a vault to create at start.
@@ -206,6 +208,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 			*p = v
 		}
 	}
+	c.Audit.applyEnv(getenv)
 	if v := getenv("KEYWARDEN_PUBLIC_PORT"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
@@ -302,6 +305,9 @@ func (c *Config) Validate() error {
 		if _, err := ParsePrefix(p); err != nil {
 			return fmt.Errorf("config: trustedProxies[%d]: %w", i, err)
 		}
+	}
+	if err := c.Audit.validate(c.DataDir); err != nil {
+		return err
 	}
 	if c.MaxBodyBytes < 1024 {
 		return fmt.Errorf("config: maxBodyBytes %d is too small", c.MaxBodyBytes)
