@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/keywarden/keywarden/internal/store"
@@ -141,11 +142,20 @@ func (s *Service) DeleteVault(ctx context.Context, name string) error {
 				return newErr(ErrConflict, "VaultNotEmpty", "Vault %s still holds %s keys; delete and purge every key before deleting the vault.", name, state)
 			}
 		}
+		// The vault's role assignments go with it, in the same
+		// transaction, so a vault created later under this name starts
+		// with none.
+		if _, err := deleteAssignmentsUnder(tx, "/vaults/"+name); err != nil {
+			return err
+		}
 		return tx.DeleteVault(name)
 	})
 	s.forgetVault(name)
-	if err == nil && s.onVaultDeleted != nil {
-		s.onVaultDeleted(name)
+	if err == nil {
+		s.accessChanged()
+		if s.onVaultDeleted != nil {
+			s.onVaultDeleted(name)
+		}
 	}
 	return storeErr("delete vault "+name, err)
 }
@@ -175,4 +185,34 @@ func storeErr(what string, err error) error {
 		return err
 	}
 	return fmt.Errorf("vault: %s: %w", what, err)
+}
+
+// deleteAssignmentsUnder removes the role assignments made at scope or
+// below it ("/vaults/v" also takes "/vaults/v/keys/..."). Scopes compare
+// case-insensitively, as key names and vault names do.
+func deleteAssignmentsUnder(tx store.Tx, scope string) (int, error) {
+	all, err := tx.RoleAssignments()
+	if err != nil {
+		return 0, err
+	}
+	scope = strings.ToLower(scope)
+	var n int
+	for _, a := range all {
+		s := strings.ToLower(a.Scope)
+		if s == scope || strings.HasPrefix(s, scope+"/") {
+			if err := tx.DeleteRoleAssignment(a.ID); err != nil {
+				return n, err
+			}
+			n++
+		}
+	}
+	return n, nil
+}
+
+// accessChanged tells the owner of the role-assignment cache that the
+// domain removed assignments.
+func (s *Service) accessChanged() {
+	if s.onAccessChanged != nil {
+		s.onAccessChanged()
+	}
 }

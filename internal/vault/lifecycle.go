@@ -142,9 +142,16 @@ func (s *Service) PurgeKey(ctx context.Context, now time.Time, vault, name strin
 		if sv.PurgeProtection && now.Before(k.Deleted.ScheduledPurge) {
 			return newErr(ErrForbidden, "PurgeProtected", "Operation \"purge\" is not allowed because purge protection is enabled for this vault. Key Vault service will automatically purge it after the retention period has passed.")
 		}
-		return tx.DeleteKey(vault, name)
+		if err := tx.DeleteKey(vault, name); err != nil {
+			return err
+		}
+		_, err = deleteAssignmentsUnder(tx, "/vaults/"+vault+"/keys/"+name)
+		return err
 	})
 	s.invalidate(vault, name)
+	if err == nil {
+		s.accessChanged()
+	}
 	return err
 }
 
@@ -171,6 +178,9 @@ func (s *Service) PurgeExpired(ctx context.Context, now time.Time) (int, error) 
 					if err := tx.DeleteKey(v.Name, k.Name); err != nil {
 						return err
 					}
+					if _, err := deleteAssignmentsUnder(tx, "/vaults/"+v.Name+"/keys/"+k.Name); err != nil {
+						return err
+					}
 					purged = append(purged, k.Name)
 				}
 			}
@@ -182,6 +192,9 @@ func (s *Service) PurgeExpired(ctx context.Context, now time.Time) (int, error) 
 		}
 		for _, name := range purged {
 			s.invalidate(v.Name, name)
+		}
+		if len(purged) > 0 {
+			s.accessChanged()
 		}
 		n += len(purged)
 	}

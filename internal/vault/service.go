@@ -55,6 +55,10 @@ type Options struct {
 	// DeleteVault removed, after commit (cmd removes the role assignments
 	// scoped to it).
 	OnVaultDeleted func(name string)
+	// OnAccessChanged, when set, is called after a commit that removed role
+	// assignments (with a deleted vault, or a purged key), so the
+	// authorizer's cache can be rebuilt.
+	OnAccessChanged func()
 }
 
 // Service implements the key vault's domain operations. It is safe for
@@ -71,6 +75,8 @@ type Service struct {
 	onVaultCreated func(name string)
 	// onVaultDeleted is Options.OnVaultDeleted.
 	onVaultDeleted func(name string)
+	// onAccessChanged is Options.OnAccessChanged.
+	onAccessChanged func()
 
 	gen   atomic.Uint64 // bumped on every invalidation
 	mu    sync.RWMutex
@@ -104,8 +110,9 @@ func New(o Options) *Service {
 		cache:    map[string]*cachedKey{},
 		vault:    map[string]cachedVault{},
 
-		onVaultCreated: o.OnVaultCreated,
-		onVaultDeleted: o.OnVaultDeleted,
+		onVaultCreated:  o.OnVaultCreated,
+		onVaultDeleted:  o.OnVaultDeleted,
+		onAccessChanged: o.OnAccessChanged,
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/keywarden/keywarden/internal/keys"
 	"github.com/keywarden/keywarden/internal/keys/software"
 	"github.com/keywarden/keywarden/internal/seal"
+	"github.com/keywarden/keywarden/internal/store"
 	"github.com/keywarden/keywarden/internal/store/embedded"
 	"github.com/keywarden/keywarden/internal/vault"
 )
@@ -27,9 +28,11 @@ import (
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
 type env struct {
-	svc  *vault.Service
-	path string
-	ctx  context.Context
+	svc     *vault.Service
+	path    string
+	ctx     context.Context
+	db      *embedded.DB
+	changed *int // OnAccessChanged calls
 }
 
 func newEnv(t testing.TB, vaults ...vault.Vault) *env {
@@ -44,11 +47,13 @@ func newEnv(t testing.TB, vaults ...vault.Vault) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	changed := new(int)
 	svc := vault.New(vault.Options{
-		Store:    db,
-		Material: root.Derive("material"),
-		Backup:   root.Derive("backup"),
-		Software: software.New(rand.Reader),
+		Store:           db,
+		Material:        root.Derive("material"),
+		Backup:          root.Derive("backup"),
+		Software:        software.New(rand.Reader),
+		OnAccessChanged: func() { *changed++ },
 	})
 	ctx := context.Background()
 	if len(vaults) == 0 {
@@ -59,7 +64,7 @@ func newEnv(t testing.TB, vaults ...vault.Vault) *env {
 			t.Fatalf("EnsureVault(%v): %v", v.Name, err)
 		}
 	}
-	return &env{svc: svc, path: path, ctx: ctx}
+	return &env{svc: svc, path: path, ctx: ctx, db: db, changed: changed}
 }
 
 func (e *env) create(t *testing.T, name string, p vault.CreateParams) vault.KeyVersion {
@@ -524,5 +529,56 @@ func TestNoHTTPInDomain(t *testing.T) {
 		if dep == "net/http" || strings.Contains(dep, "bbolt") || strings.Contains(dep, "/store/embedded") || strings.Contains(dep, "/keys/software") {
 			t.Errorf("package vault depends on %s", dep)
 		}
+	}
+}
+
+// TestAssignmentsGoWithTheirObject checks that purging a key and deleting a
+// vault remove the role assignments scoped to them, in the same
+// transaction, so a later object of the same name inherits no grants.
+func TestAssignmentsGoWithTheirObject(t *testing.T) {
+	e := newEnv(t, vault.Vault{Name: "dev", SKU: vault.Premium, RetentionDays: 90}, vault.Vault{Name: "gone", SKU: vault.Premium, RetentionDays: 7})
+	put := func(id, scope string) {
+		t.Helper()
+		err := e.db.Update(e.ctx, func(tx store.Tx) error {
+			return tx.PutRoleAssignment(store.RoleAssignment{ID: id, PrincipalID: "p", RoleDefinitionID: "r", Scope: scope})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := func() []string {
+		var out []string
+		e.db.View(e.ctx, func(tx store.Tx) error {
+			as, err := tx.RoleAssignments()
+			for _, a := range as {
+				out = append(out, a.ID)
+			}
+			return err
+		})
+		return out
+	}
+	put("a1", "/")
+	put("a2", "/vaults/dev")
+	put("a3", "/vaults/dev/keys/K1")
+	put("a4", "/vaults/dev/keys/k10")
+	put("a5", "/vaults/gone")
+	put("a6", "/vaults/gone/keys/x")
+	put("a7", "/vaults/gone2")
+	e.create(t, "k1", ecSpec())
+	e.svc.DeleteKey(e.ctx, t0, "dev", "k1")
+	if err := e.svc.PurgeKey(e.ctx, t0, "dev", "k1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(ids(), ","); got != "a1,a2,a4,a5,a6,a7" {
+		t.Errorf("assignments after purging dev/k1 = %s, want a3 gone only", got)
+	}
+	if err := e.svc.DeleteVault(e.ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(ids(), ","); got != "a1,a2,a4,a7" {
+		t.Errorf("assignments after deleting vault gone = %s, want a5, a6 gone", got)
+	}
+	if *e.changed != 2 {
+		t.Errorf("OnAccessChanged calls = %d, want 2", *e.changed)
 	}
 }
