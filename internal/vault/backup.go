@@ -2,6 +2,7 @@ package vault
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,6 +21,9 @@ const backupMagic = "KWBACKUP\x01"
 
 // backupFile is the sealed payload of a backup blob (format version 1).
 type backupFile struct {
+	// Class is "vault" or "managedhsm": a backup restores only into the
+	// same class of vault, as in Azure. Absent in early blobs: "vault".
+	Class          string          `json:"class,omitempty"`
 	Name           string          `json:"name"`
 	Created        time.Time       `json:"created"`
 	Current        string          `json:"current"`
@@ -48,18 +52,36 @@ type backupVersion struct {
 	Ops        []string          `json:"ops"`
 	Tags       map[string]string `json:"tags,omitempty"`
 	Exportable bool              `json:"exportable,omitempty"`
-	Created    time.Time         `json:"created"`
-	Updated    time.Time         `json:"updated"`
+	// ReleasePolicy is the version's secure key release policy.
+	ReleasePolicy *backupReleasePolicy `json:"releasePolicy,omitempty"`
+	Created       time.Time            `json:"created"`
+	Updated       time.Time            `json:"updated"`
+}
+
+type backupReleasePolicy struct {
+	ContentType string `json:"contentType,omitempty"`
+	Immutable   bool   `json:"immutable,omitempty"`
+	Data        []byte `json:"data"`
+}
+
+// vaultClass returns the backup class of a vault: managed HSM objects are
+// kept apart from every other vault's.
+func vaultClass(v Vault) string {
+	if v.SKU == ManagedHSM {
+		return "managedhsm"
+	}
+	return "vault"
 }
 
 // BackupKey returns a sealed blob holding every version of a key, its
 // attributes, tags and rotation policy. Errors: ErrNotFound.
 func (s *Service) BackupKey(ctx context.Context, vault, name string) ([]byte, error) {
-	if _, _, _, err := s.lookup(ctx, Ref{Vault: vault, Name: name}); err != nil {
+	v, _, _, err := s.lookup(ctx, Ref{Vault: vault, Name: name})
+	if err != nil {
 		return nil, err
 	}
 	var f backupFile
-	err := s.store.View(ctx, func(tx store.Tx) error {
+	err = s.store.View(ctx, func(tx store.Tx) error {
 		k, err := tx.Key(vault, name)
 		if err != nil {
 			return err
@@ -67,7 +89,7 @@ func (s *Service) BackupKey(ctx context.Context, vault, name string) ([]byte, er
 		if k.Deleted != nil {
 			return keyNotFound(name, "")
 		}
-		f = backupFile{Name: k.Name, Created: k.Created, Current: k.Current}
+		f = backupFile{Class: vaultClass(v), Name: k.Name, Created: k.Created, Current: k.Current}
 		if p := k.RotationPolicy; p != nil {
 			f.RotationPolicy = &backupPolicy{Actions: fromStoreActions(p.Actions), ExpiryTime: p.ExpiryTime, Created: p.Created, Updated: p.Updated}
 		}
@@ -84,7 +106,8 @@ func (s *Service) BackupKey(ctx context.Context, vault, name string) ([]byte, er
 				ID: rec.ID, Type: rec.Type, Protection: rec.Protection, Size: rec.Size, Curve: rec.Curve,
 				Public: rec.Public, Private: priv.Expose(), Enabled: rec.Enabled,
 				NotBefore: rec.NotBefore, Expires: rec.Expires, Ops: rec.Ops, Tags: rec.Tags,
-				Exportable: rec.Exportable, Created: rec.Created, Updated: rec.Updated,
+				Exportable: rec.Exportable, ReleasePolicy: toBackupPolicy(rec.ReleasePolicy),
+				Created: rec.Created, Updated: rec.Updated,
 			})
 		}
 		return nil
@@ -133,16 +156,20 @@ func (s *Service) RestoreKey(ctx context.Context, now time.Time, vault string, b
 	}
 	defer payload.Clear()
 	var f backupFile
-	if err := json.Unmarshal(payload.Expose(), &f); err != nil || validateName(f.Name) != nil || len(f.Versions) == 0 {
-		return KeyVersion{}, errBadBackup
-	}
+	err = json.Unmarshal(payload.Expose(), &f)
 	defer func() {
 		for _, bv := range f.Versions {
 			clear(bv.Private)
 		}
 	}()
+	if err != nil || validateName(f.Name) != nil || len(f.Versions) == 0 {
+		return KeyVersion{}, errBadBackup
+	}
+	if class := cmp.Or(f.Class, "vault"); class != vaultClass(v) {
+		return KeyVersion{}, invalidf("This backup was made in a %s and restores only into one; vault %s is a %s.", classNoun(class), vault, classNoun(vaultClass(v)))
+	}
 	var recs []store.Version
-	var current *store.Version
+	current := -1 // index in recs of the current version
 	for _, bv := range f.Versions {
 		if validateVersion(bv.ID) != nil || bv.ID == "" {
 			return KeyVersion{}, errBadBackup
@@ -151,27 +178,37 @@ func (s *Service) RestoreKey(ctx context.Context, now time.Time, vault string, b
 		if err != nil {
 			return KeyVersion{}, fmt.Errorf("vault: seal restored material: %w", err)
 		}
-		recs = append(recs, store.Version{
+		rec := store.Version{
 			Vault: vault, Name: f.Name, ID: bv.ID, Type: bv.Type, Protection: bv.Protection,
 			Size: bv.Size, Curve: bv.Curve, Public: bv.Public, SealedPrivate: sealed,
 			Enabled: bv.Enabled, NotBefore: bv.NotBefore, Expires: bv.Expires, Ops: bv.Ops, Tags: bv.Tags,
-			Exportable: bv.Exportable, Created: bv.Created, Updated: bv.Updated,
-		})
+			Exportable: bv.Exportable, ReleasePolicy: fromBackupPolicy(bv.ReleasePolicy),
+			Created: bv.Created, Updated: bv.Updated,
+		}
+		// Every version must be one this vault may hold, with the
+		// protection it would give it.
+		spec, err := s.validateSpec(v, s.specOf(rec), false)
+		if err != nil {
+			return KeyVersion{}, err
+		}
+		if string(spec.Protection) != rec.Protection {
+			return KeyVersion{}, invalidf("Version %s of this backup is %s-protected; vault %s would hold it as %s.", bv.ID, rec.Protection, vault, spec.Protection)
+		}
+		if rec.Exportable && rec.ReleasePolicy == nil {
+			return KeyVersion{}, errBadBackup
+		}
+		recs = append(recs, rec)
 		if bv.ID == f.Current {
-			current = &recs[len(recs)-1]
+			current = len(recs) - 1
 		}
 	}
-	if current == nil {
+	if current < 0 {
 		return KeyVersion{}, errBadBackup
-	}
-	spec := s.specOf(*current)
-	if _, err := s.validateSpec(v, spec, false); err != nil {
-		return KeyVersion{}, err
 	}
 	if err := policy.checkRestore(vault, recs); err != nil {
 		return KeyVersion{}, err
 	}
-	cur := *current
+	cur := recs[current]
 	err = s.store.Update(ctx, func(tx store.Tx) error {
 		if err := requireVault(tx, vault); err != nil {
 			return err
@@ -201,4 +238,25 @@ func (s *Service) RestoreKey(ctx context.Context, now time.Time, vault string, b
 		return KeyVersion{}, err
 	}
 	return s.toKeyVersion(v, cur)
+}
+
+func classNoun(class string) string {
+	if class == "managedhsm" {
+		return "managed HSM"
+	}
+	return "key vault"
+}
+
+func toBackupPolicy(p *store.ReleasePolicy) *backupReleasePolicy {
+	if p == nil {
+		return nil
+	}
+	return &backupReleasePolicy{ContentType: p.ContentType, Immutable: p.Immutable, Data: p.Data}
+}
+
+func fromBackupPolicy(p *backupReleasePolicy) *store.ReleasePolicy {
+	if p == nil {
+		return nil
+	}
+	return &store.ReleasePolicy{ContentType: p.ContentType, Immutable: p.Immutable, Data: p.Data}
 }

@@ -38,7 +38,11 @@ func (s *Service) RotateKey(ctx context.Context, now time.Time, vault, name stri
 	if err := policy.checkRotation(v.Name, now, spec, ops, k.key.RotationPolicy); err != nil {
 		return KeyVersion{}, err
 	}
-	m, err := s.provider(spec).Generate(ctx, spec)
+	p := s.provider(spec)
+	if p == nil {
+		return KeyVersion{}, newErr(ErrUnavailable, "", "The key provider for %s keys is not configured.", wireType(spec))
+	}
+	m, err := p.Generate(ctx, spec)
 	if err != nil {
 		return KeyVersion{}, mapProviderErr(err)
 	}

@@ -5,9 +5,12 @@ import (
 	"context"
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"math/big"
 	"os"
@@ -20,6 +23,7 @@ import (
 	"github.com/keywarden/keywarden/internal/keys"
 	"github.com/keywarden/keywarden/internal/keys/software"
 	"github.com/keywarden/keywarden/internal/seal"
+	"github.com/keywarden/keywarden/internal/secret"
 	"github.com/keywarden/keywarden/internal/store"
 	"github.com/keywarden/keywarden/internal/store/embedded"
 	"github.com/keywarden/keywarden/internal/vault"
@@ -374,6 +378,11 @@ func TestBackupRestore(t *testing.T) {
 		_, err = e.svc.RestoreKey(e.ctx, t0, "other", bad)
 		wantErr(t, "RestoreKey(tampered)", err, vault.ErrInvalid, "")
 	}
+	if _, err := e.svc.EnsureVault(e.ctx, t0, vault.Vault{Name: "hsm", SKU: vault.ManagedHSM, RetentionDays: 90}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.svc.RestoreKey(e.ctx, t0, "hsm", blob)
+	wantErr(t, "RestoreKey(vault backup into a managed HSM)", err, vault.ErrInvalid, "")
 	got, err := e.svc.RestoreKey(e.ctx, t0, "other", blob)
 	if err != nil || got.Version != v2.Version {
 		t.Fatalf("RestoreKey(other vault) = %s, %v; want version %s", got.Version, err, v2.Version)
@@ -500,16 +509,38 @@ func TestMaterialNeverStoredInPlaintext(t *testing.T) {
 	if _, err := e.svc.ImportKey(e.ctx, t0, "dev", "imp", vault.ImportParams{Spec: keys.Spec{Type: keys.RSA}, Private: priv}); err != nil {
 		t.Fatalf("ImportKey: %v", err)
 	}
-	if _, err := e.svc.BackupKey(e.ctx, "dev", "imp"); err != nil {
+	ecPriv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecd := ecPriv.D.FillBytes(make([]byte, 32))
+	ecx, ecy := ecPriv.X.FillBytes(make([]byte, 32)), ecPriv.Y.FillBytes(make([]byte, 32))
+	if _, err := e.svc.ImportKey(e.ctx, t0, "dev", "imp-ec", vault.ImportParams{Spec: keys.Spec{Type: keys.EC, Curve: keys.P256},
+		Private: &keys.ECPrivateKey{Public: keys.ECPublicKey{Curve: keys.P256, X: ecx, Y: ecy}, D: secret.New(ecd)}}); err != nil {
+		t.Fatalf("ImportKey(EC): %v", err)
+	}
+	der, _ := x509.MarshalPKCS8PrivateKey(priv)
+	blob, err := e.svc.BackupKey(e.ctx, "dev", "imp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecBlob, err := e.svc.BackupKey(e.ctx, "dev", "imp-ec")
+	if err != nil {
 		t.Fatal(err)
 	}
 	raw, err := os.ReadFile(e.path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, secretPart := range map[string][]byte{"d": priv.D.Bytes(), "p": priv.Primes[0].Bytes(), "q": priv.Primes[1].Bytes()} {
-		if bytes.Contains(raw, secretPart[:32]) {
-			t.Errorf("store file contains the private %s in plaintext", name)
+	secrets := map[string][]byte{"RSA d": priv.D.Bytes(), "RSA p": priv.Primes[0].Bytes(), "RSA q": priv.Primes[1].Bytes(), "RSA PKCS#8": der[len(der)-64:], "EC d": ecd}
+	for where, data := range map[string][]byte{"store file": raw, "RSA backup": blob, "EC backup": ecBlob} {
+		for name, secretPart := range secrets {
+			n := min(32, len(secretPart))
+			for _, form := range [][]byte{secretPart[:n], []byte(base64.StdEncoding.EncodeToString(secretPart)[:40]), []byte(base64.RawURLEncoding.EncodeToString(secretPart)[:40])} {
+				if bytes.Contains(data, form) {
+					t.Errorf("%s contains the %s in plaintext", where, name)
+				}
+			}
 		}
 	}
 	// And the imported key works.
