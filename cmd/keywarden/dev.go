@@ -81,6 +81,13 @@ func runDev(ctx context.Context, c config.Config, out io.Writer) error {
 	}
 	c.DataDir = abs
 	c.RootKeyFile = filepath.Join(abs, "root.key")
+	// The audit file sink is always on; by default in <data-dir>/audit.
+	if c.Audit.Dir == "" {
+		c.Audit.Dir = filepath.Join(abs, "audit")
+	}
+	if c.Audit.Dir, err = filepath.Abs(c.Audit.Dir); err != nil {
+		return err
+	}
 	log, flush := newLogger(c)
 	defer flush()
 	e, err := openEngine(ctx, c, log, true)
@@ -89,7 +96,7 @@ func runDev(ctx context.Context, c config.Config, out io.Writer) error {
 	}
 	creds, err := e.devPrincipal(ctx)
 	if err != nil {
-		e.store.Close()
+		e.close()
 		return err
 	}
 	p, err := e.issuer.Principal(ctx, creds.ClientID)
@@ -97,19 +104,19 @@ func runDev(ctx context.Context, c config.Config, out io.Writer) error {
 		err = e.grantAdministrator(ctx, p.ObjectID)
 	}
 	if err != nil {
-		e.store.Close()
+		e.close()
 		return fmt.Errorf("dev administrator: %w", err)
 	}
 	now := time.Now()
 	ca, err := tlsca.LoadOrCreateCA(filepath.Join(abs, "tls"), now)
 	if err != nil {
-		e.store.Close()
+		e.close()
 		return fmt.Errorf("dev CA: %w", err)
 	}
 	hosts := []string{"127.0.0.1", "::1", "localhost", c.DNSSuffix}
 	vs, err := e.vaults.Vaults(ctx)
 	if err != nil {
-		e.store.Close()
+		e.close()
 		return err
 	}
 	for _, v := range vs {
@@ -117,7 +124,7 @@ func runDev(ctx context.Context, c config.Config, out io.Writer) error {
 	}
 	certs, err := tlsca.NewServerCertificates(ca, hosts, now)
 	if err != nil {
-		e.store.Close()
+		e.close()
 		return fmt.Errorf("server certificate: %w", err)
 	}
 	e.onVaultCreated = func(name string) {
@@ -127,7 +134,7 @@ func runDev(ctx context.Context, c config.Config, out io.Writer) error {
 	}
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
-		e.store.Close()
+		e.close()
 		return fmt.Errorf("listen: %w", err)
 	}
 	host, _, _ := net.SplitHostPort(c.Listen)
@@ -148,7 +155,7 @@ func runDev(ctx context.Context, c config.Config, out io.Writer) error {
 	envPath := filepath.Join(abs, "dev.env")
 	if err := writeFile0600(envPath, strings.Join(env, "\n")+"\n"); err != nil {
 		ln.Close()
-		e.store.Close()
+		e.close()
 		return fmt.Errorf("dev.env: %w", err)
 	}
 	printBanner(out, bare, devVault+"."+c.DNSSuffix+":"+port, e.tenant, creds, ca.CertPath(), envPath)

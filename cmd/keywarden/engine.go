@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/keywarden/keywarden/internal/api"
+	"github.com/keywarden/keywarden/internal/audit"
 	"github.com/keywarden/keywarden/internal/auth"
 	"github.com/keywarden/keywarden/internal/config"
 	"github.com/keywarden/keywarden/internal/keys/software"
@@ -40,6 +41,7 @@ type engine struct {
 	verifier *auth.Verifier
 	rbac     *rbac.Service
 	vaults   *vault.Service
+	audit    *audit.Log
 	tenant   string
 	// onVaultCreated, when set before serving, learns each new vault's
 	// name (dev mode adds its host to the served certificate).
@@ -87,9 +89,13 @@ func openEngine(ctx context.Context, cfg config.Config, log *slog.Logger, create
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	e := &engine{cfg: cfg, log: log, root: root, store: db}
+	if e.audit, err = openAudit(ctx, cfg.Audit, db, root, log); err != nil {
+		db.Close()
+		return nil, err
+	}
 	e.issuer, err = auth.NewIssuer(ctx, auth.IssuerOptions{Store: db, Sealer: root.Derive("token-signing"), Rand: rand.Reader, TokenTTL: time.Duration(cfg.TokenTTL)})
 	if err != nil {
-		db.Close()
+		e.close()
 		return nil, fmt.Errorf("token issuer: %w", err)
 	}
 	externals := make([]auth.ExternalIssuer, len(cfg.ExternalIssuers))
@@ -97,7 +103,7 @@ func openEngine(ctx context.Context, cfg config.Config, log *slog.Logger, create
 		externals[i] = auth.ExternalIssuer{Issuer: x.Issuer, JWKSURL: x.JWKSURL, JWKSFile: x.JWKSFile, Audiences: x.Audiences, PrincipalClaim: x.PrincipalClaim, GroupsClaim: x.GroupsClaim}
 	}
 	if e.verifier, err = auth.NewVerifier(e.issuer, externals, auth.VerifierOptions{}); err != nil {
-		db.Close()
+		e.close()
 		return nil, fmt.Errorf("token verifier: %w", err)
 	}
 	e.rbac = rbac.New(db)
@@ -128,7 +134,7 @@ func openEngine(ctx context.Context, cfg config.Config, log *slog.Logger, create
 	now := time.Now()
 	for _, v := range cfg.Vaults {
 		if _, err := e.vaults.EnsureVault(ctx, now, vault.Vault{Name: v.Name, SKU: vault.SKU(v.SKU), RetentionDays: v.RetentionDays, PurgeProtection: v.PurgeProtection}); err != nil {
-			db.Close()
+			e.close()
 			return nil, fmt.Errorf("vault %s: %w", v.Name, err)
 		}
 	}
@@ -181,6 +187,10 @@ func (e *engine) handler() (http.Handler, error) {
 		proxies = append(proxies, prefix)
 	}
 	t := e.cfg.Throttle
+	jwks, err := audit.JWKS(e.audit.PublicKey())
+	if err != nil {
+		return nil, err
+	}
 	return api.New(api.Config{
 		TenantID:       e.tenant,
 		DNSSuffix:      e.cfg.DNSSuffix,
@@ -199,6 +209,8 @@ func (e *engine) handler() (http.Handler, error) {
 		VaultAdmin: e.vaults,
 		Principals: principalAdmin{e.issuer},
 		Roles:      e.rbac,
+		Audit:      auditor{e.audit},
+		AuditKeys:  &jwks,
 	}), nil
 }
 
@@ -263,7 +275,7 @@ func (e *engine) serve(ctx context.Context, ln net.Listener, tlsCfg *tls.Config)
 	}
 	stopJobs()
 	<-jobsDone
-	if cerr := e.store.Close(); cerr != nil && err == nil {
+	if cerr := e.close(); cerr != nil && err == nil {
 		err = cerr
 	}
 	if errors.Is(err, http.ErrServerClosed) {

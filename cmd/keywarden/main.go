@@ -31,7 +31,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: false,
 	}
-	root.AddCommand(newDevCommand(), newServerCommand(), newInitCommand(), &cobra.Command{
+	root.AddCommand(newDevCommand(), newServerCommand(), newInitCommand(), newAuditCommand(), &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
 		Run: func(cmd *cobra.Command, _ []string) {

@@ -43,7 +43,7 @@ KEYWARDEN_* environment variables. Secrets are given by file path only.`,
 			}
 			ln, err := net.Listen("tcp", c.Listen)
 			if err != nil {
-				e.store.Close()
+				e.close()
 				return err
 			}
 			log.Info("keywarden serving", "listen", c.Listen, "tenant", e.tenant, "version", version)
@@ -76,7 +76,7 @@ stored in plaintext. It refuses a data directory that already has principals.`,
 			if err != nil {
 				return err
 			}
-			defer e.store.Close()
+			defer e.close()
 			var existing []store.Principal
 			if err := e.store.View(ctx, func(tx store.Tx) error {
 				var err error

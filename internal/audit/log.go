@@ -660,3 +660,6 @@ func writeFileAtomic(path string, data []byte) error {
 	}
 	return os.Rename(tmp, path)
 }
+
+// PublicKey returns the public half of the checkpoint signing key.
+func (l *Log) PublicKey() *ecdsa.PublicKey { return &l.signer.PublicKey }
