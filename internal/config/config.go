@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -65,6 +66,94 @@ type Config struct {
 	LogLevel  string `json:"logLevel"`
 	// Audit configures the audit trail (file sink, stdout, syslog).
 	Audit Audit `json:"audit"`
+	// Metrics configures the observability listener (/metrics, /healthz,
+	// /readyz).
+	Metrics Metrics `json:"metrics"`
+	// Alerts configures the built-in alert engine; zero values take the
+	// defaults.
+	Alerts Alerts `json:"alerts"`
+}
+
+// Metrics configures the plain-HTTP observability listener.
+type Metrics struct {
+	// Listen is the host:port serving /metrics, /healthz and /readyz
+	// (plain HTTP: keep it on loopback or a private network). Empty turns
+	// the listener off; the environment value "off" does the same.
+	Listen string `json:"listen"`
+}
+
+// Alerts configures the built-in alert engine. Zero values take the
+// defaults of DefaultAlerts.
+type Alerts struct {
+	// Disabled turns the whole engine off.
+	Disabled bool `json:"disabled"`
+	// DisabledRules names rules to turn off (see AlertRules).
+	DisabledRules []string `json:"disabledRules"`
+	// Cooldown is the minimum time between two alerts of one rule about
+	// one subject.
+	Cooldown Duration `json:"cooldown"`
+	// PrincipalFailures and VaultFailures are the failed-operation
+	// thresholds per principal and per vault.
+	PrincipalFailures Threshold `json:"principalFailures"`
+	VaultFailures     Threshold `json:"vaultFailures"`
+	// RateFactor, RateFloor and RateWarmUp drive the rate-spike rule: a
+	// principal's operations in the current minute alert above
+	// max(RateFactor × its learned per-minute baseline, RateFloor), once
+	// it has been seen for RateWarmUp.
+	RateFactor float64  `json:"rateFactor"`
+	RateFloor  int      `json:"rateFloor"`
+	RateWarmUp Duration `json:"rateWarmUp"`
+	// NewKeyLearning is how long a principal's keys are learned before a
+	// key it has not used before raises an alert.
+	NewKeyLearning Duration `json:"newKeyLearning"`
+	// ExpiryWindow is how long before a version's expiry it raises an
+	// alert.
+	ExpiryWindow Duration `json:"expiryWindow"`
+	// MaxPrincipals bounds the principals tracked; MaxKeysPerPrincipal
+	// bounds the keys remembered for each.
+	MaxPrincipals       int `json:"maxPrincipals"`
+	MaxKeysPerPrincipal int `json:"maxKeysPerPrincipal"`
+	// QueueSize bounds the events waiting for the engine; more are
+	// dropped and counted.
+	QueueSize int `json:"queueSize"`
+	// DeletionOperations and ChangeOperations replace the default lists
+	// of operation names that raise the deletion and change alerts.
+	DeletionOperations []string `json:"deletionOperations"`
+	ChangeOperations   []string `json:"changeOperations"`
+}
+
+// Threshold is a count within a sliding window.
+type Threshold struct {
+	// Count is the number of events that raises the alert.
+	Count int `json:"count"`
+	// Window is the sliding window the events must fall in.
+	Window Duration `json:"window"`
+}
+
+// AlertRules returns the names of the built-in alert rules, which
+// Alerts.DisabledRules may name.
+func AlertRules() []string {
+	return []string{
+		"principal-failures", "vault-failures", "rate-spike", "new-key",
+		"deletion", "change", "refused-purge", "key-expiry",
+	}
+}
+
+// DefaultAlerts returns the alert engine's defaults.
+func DefaultAlerts() Alerts {
+	return Alerts{
+		Cooldown:            Duration(15 * time.Minute),
+		PrincipalFailures:   Threshold{Count: 20, Window: Duration(5 * time.Minute)},
+		VaultFailures:       Threshold{Count: 100, Window: Duration(5 * time.Minute)},
+		RateFactor:          10,
+		RateFloor:           100,
+		RateWarmUp:          Duration(time.Hour),
+		NewKeyLearning:      Duration(24 * time.Hour),
+		ExpiryWindow:        Duration(30 * 24 * time.Hour),
+		MaxPrincipals:       10000,
+		MaxKeysPerPrincipal: 1000,
+		QueueSize:           4096,
+	}
 }
 
 // Vault is a vault to create at start.
@@ -144,6 +233,8 @@ func Defaults() Config {
 		MaxBodyBytes:    1 << 20,
 		LogFormat:       "text",
 		LogLevel:        "info",
+		Metrics:         Metrics{Listen: "127.0.0.1:9464"},
+		Alerts:          DefaultAlerts(),
 	}
 }
 
@@ -191,17 +282,18 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		return nil
 	}
 	str := map[string]*string{
-		"KEYWARDEN_DATA_DIR":      &c.DataDir,
-		"KEYWARDEN_LISTEN":        &c.Listen,
-		"KEYWARDEN_DNS_SUFFIX":    &c.DNSSuffix,
-		"KEYWARDEN_TENANT_ID":     &c.TenantID,
-		"KEYWARDEN_RESOURCE":      &c.Resource,
-		"KEYWARDEN_DEFAULT_VAULT": &c.DefaultVault,
-		"KEYWARDEN_TLS_CERT_FILE": &c.TLS.CertFile,
-		"KEYWARDEN_TLS_KEY_FILE":  &c.TLS.KeyFile,
-		"KEYWARDEN_ROOT_KEY_FILE": &c.RootKeyFile,
-		"KEYWARDEN_LOG_FORMAT":    &c.LogFormat,
-		"KEYWARDEN_LOG_LEVEL":     &c.LogLevel,
+		"KEYWARDEN_DATA_DIR":       &c.DataDir,
+		"KEYWARDEN_LISTEN":         &c.Listen,
+		"KEYWARDEN_DNS_SUFFIX":     &c.DNSSuffix,
+		"KEYWARDEN_TENANT_ID":      &c.TenantID,
+		"KEYWARDEN_RESOURCE":       &c.Resource,
+		"KEYWARDEN_DEFAULT_VAULT":  &c.DefaultVault,
+		"KEYWARDEN_TLS_CERT_FILE":  &c.TLS.CertFile,
+		"KEYWARDEN_TLS_KEY_FILE":   &c.TLS.KeyFile,
+		"KEYWARDEN_ROOT_KEY_FILE":  &c.RootKeyFile,
+		"KEYWARDEN_LOG_FORMAT":     &c.LogFormat,
+		"KEYWARDEN_LOG_LEVEL":      &c.LogLevel,
+		"KEYWARDEN_METRICS_LISTEN": &c.Metrics.Listen,
 	}
 	for k, p := range str {
 		if v := getenv(k); v != "" {
@@ -311,6 +403,106 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxBodyBytes < 1024 {
 		return fmt.Errorf("config: maxBodyBytes %d is too small", c.MaxBodyBytes)
+	}
+	if err := c.Metrics.validate(c.Listen); err != nil {
+		return err
+	}
+	return c.Alerts.validate()
+}
+
+// validate checks the listener address ("off" means empty).
+func (m *Metrics) validate(apiListen string) error {
+	if m.Listen == "off" {
+		m.Listen = ""
+	}
+	if m.Listen == "" {
+		return nil
+	}
+	if _, port, err := net.SplitHostPort(m.Listen); err != nil || port == "" {
+		return fmt.Errorf("config: metrics.listen %q: use host:port, or empty to turn it off", m.Listen)
+	}
+	if m.Listen == apiListen {
+		return fmt.Errorf("config: metrics.listen %q is the API listen address", m.Listen)
+	}
+	return nil
+}
+
+// validate fills zero values with the defaults and checks ranges and rule
+// names.
+func (a *Alerts) validate() error {
+	d := DefaultAlerts()
+	fill := func(p *Duration, v Duration) {
+		if *p == 0 {
+			*p = v
+		}
+	}
+	fillInt := func(p *int, v int) {
+		if *p == 0 {
+			*p = v
+		}
+	}
+	fill(&a.Cooldown, d.Cooldown)
+	fillInt(&a.PrincipalFailures.Count, d.PrincipalFailures.Count)
+	fill(&a.PrincipalFailures.Window, d.PrincipalFailures.Window)
+	fillInt(&a.VaultFailures.Count, d.VaultFailures.Count)
+	fill(&a.VaultFailures.Window, d.VaultFailures.Window)
+	if a.RateFactor == 0 {
+		a.RateFactor = d.RateFactor
+	}
+	fillInt(&a.RateFloor, d.RateFloor)
+	fill(&a.RateWarmUp, d.RateWarmUp)
+	fill(&a.NewKeyLearning, d.NewKeyLearning)
+	fill(&a.ExpiryWindow, d.ExpiryWindow)
+	fillInt(&a.MaxPrincipals, d.MaxPrincipals)
+	fillInt(&a.MaxKeysPerPrincipal, d.MaxKeysPerPrincipal)
+	fillInt(&a.QueueSize, d.QueueSize)
+	for _, x := range []struct {
+		name string
+		v    Duration
+	}{
+		{"cooldown", a.Cooldown},
+		{"principalFailures.window", a.PrincipalFailures.Window},
+		{"vaultFailures.window", a.VaultFailures.Window},
+		{"rateWarmUp", a.RateWarmUp},
+		{"newKeyLearning", a.NewKeyLearning},
+		{"expiryWindow", a.ExpiryWindow},
+	} {
+		if x.v < 0 {
+			return fmt.Errorf("config: alerts.%s %s: must be positive", x.name, time.Duration(x.v))
+		}
+	}
+	for _, x := range []struct {
+		name     string
+		v, limit int
+	}{
+		{"principalFailures.count", a.PrincipalFailures.Count, 1_000_000},
+		{"vaultFailures.count", a.VaultFailures.Count, 1_000_000},
+		{"rateFloor", a.RateFloor, 1_000_000_000},
+		{"maxPrincipals", a.MaxPrincipals, 10_000_000},
+		{"maxKeysPerPrincipal", a.MaxKeysPerPrincipal, 1_000_000},
+		{"queueSize", a.QueueSize, 10_000_000},
+	} {
+		if x.v < 1 || x.v > x.limit {
+			return fmt.Errorf("config: alerts.%s %d: use 1 to %d", x.name, x.v, x.limit)
+		}
+	}
+	if a.RateFactor < 1 {
+		return fmt.Errorf("config: alerts.rateFactor %g: use 1 or more", a.RateFactor)
+	}
+	for i, r := range a.DisabledRules {
+		if !slices.Contains(AlertRules(), r) {
+			return fmt.Errorf("config: alerts.disabledRules[%d]: unknown rule %q; use one of %s", i, r, strings.Join(AlertRules(), ", "))
+		}
+	}
+	for _, ops := range []struct {
+		name string
+		list []string
+	}{{"deletionOperations", a.DeletionOperations}, {"changeOperations", a.ChangeOperations}} {
+		for i, op := range ops.list {
+			if op == "" || strings.ContainsAny(op, " \t\n") {
+				return fmt.Errorf("config: alerts.%s[%d]: %q is not an operation name", ops.name, i, op)
+			}
+		}
 	}
 	return nil
 }

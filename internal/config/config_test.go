@@ -50,6 +50,43 @@ func TestLoad(t *testing.T) {
 				t.Errorf("Load = %+v", c)
 			}
 		}},
+		{name: "metrics and alerts defaults", file: `{}`, check: func(t *testing.T, c Config) {
+			if c.Metrics.Listen != "127.0.0.1:9464" {
+				t.Errorf("Load: metrics.listen = %q, want 127.0.0.1:9464", c.Metrics.Listen)
+			}
+			if d := DefaultAlerts(); c.Alerts.PrincipalFailures != d.PrincipalFailures || c.Alerts.Cooldown != d.Cooldown || c.Alerts.QueueSize != d.QueueSize {
+				t.Errorf("Load: alerts = %+v, want defaults %+v", c.Alerts, d)
+			}
+		}},
+		{name: "metrics off", file: `{"metrics":{"listen":""}}`, check: func(t *testing.T, c Config) {
+			if c.Metrics.Listen != "" {
+				t.Errorf("Load: metrics.listen = %q, want empty", c.Metrics.Listen)
+			}
+		}},
+		{name: "metrics off by env", file: `{}`, env: map[string]string{"KEYWARDEN_METRICS_LISTEN": "off"}, check: func(t *testing.T, c Config) {
+			if c.Metrics.Listen != "" {
+				t.Errorf("Load: metrics.listen = %q, want empty", c.Metrics.Listen)
+			}
+		}},
+		{name: "metrics listen env", file: `{}`, env: map[string]string{"KEYWARDEN_METRICS_LISTEN": "10.0.0.1:9100"}, check: func(t *testing.T, c Config) {
+			if c.Metrics.Listen != "10.0.0.1:9100" {
+				t.Errorf("Load: metrics.listen = %q, want 10.0.0.1:9100", c.Metrics.Listen)
+			}
+		}},
+		{name: "bad metrics listen", file: `{"metrics":{"listen":"localhost"}}`, wantErr: "metrics.listen"},
+		{name: "metrics on api address", file: `{"listen":"127.0.0.1:8443","metrics":{"listen":"127.0.0.1:8443"}}`, wantErr: "metrics.listen"},
+		{name: "alerts partial override keeps defaults", file: `{"alerts":{"principalFailures":{"count":5},"cooldown":"1m","disabledRules":["new-key"]}}`, check: func(t *testing.T, c Config) {
+			a := c.Alerts
+			if a.PrincipalFailures.Count != 5 || time.Duration(a.PrincipalFailures.Window) != 5*time.Minute || time.Duration(a.Cooldown) != time.Minute || len(a.DisabledRules) != 1 {
+				t.Errorf("Load: alerts = %+v", a)
+			}
+		}},
+		{name: "alerts unknown rule", file: `{"alerts":{"disabledRules":["nope"]}}`, wantErr: "alerts.disabledRules[0]"},
+		{name: "alerts negative count", file: `{"alerts":{"vaultFailures":{"count":-1}}}`, wantErr: "alerts.vaultFailures.count"},
+		{name: "alerts negative window", file: `{"alerts":{"cooldown":"-1m"}}`, wantErr: "alerts.cooldown"},
+		{name: "alerts small factor", file: `{"alerts":{"rateFactor":0.5}}`, wantErr: "alerts.rateFactor"},
+		{name: "alerts bad operation", file: `{"alerts":{"changeOperations":["Key Update"]}}`, wantErr: "alerts.changeOperations[0]"},
+		{name: "alerts unknown field", file: `{"alerts":{"threshold":3}}`, wantErr: "c.json:"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -65,5 +102,17 @@ func TestLoad(t *testing.T) {
 			}
 			tt.check(t, c)
 		})
+	}
+}
+
+func TestValidateFillsAlertDefaults(t *testing.T) {
+	c := Defaults()
+	c.Alerts = Alerts{}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("Validate() = %v", err)
+	}
+	d := DefaultAlerts()
+	if c.Alerts.PrincipalFailures != d.PrincipalFailures || c.Alerts.VaultFailures != d.VaultFailures || c.Alerts.RateFactor != d.RateFactor || c.Alerts.ExpiryWindow != d.ExpiryWindow || c.Alerts.MaxPrincipals != d.MaxPrincipals {
+		t.Errorf("Validate() alerts = %+v, want %+v", c.Alerts, d)
 	}
 }
