@@ -58,7 +58,9 @@ type server struct {
 	t       *testing.T
 	dataDir string
 	port    int
-	cmd     *exec.Cmd
+	// metricsPort serves /metrics, /healthz and /readyz (plain HTTP).
+	metricsPort int
+	cmd         *exec.Cmd
 	env     map[string]string
 	logMu   sync.Mutex
 	banner  strings.Builder // stdout
@@ -90,7 +92,8 @@ func startDev(t *testing.T, dataDir string, port int, extra ...string) *server {
 	s := &server{t: t, dataDir: dataDir, port: port, done: make(chan struct{})}
 	args := append([]string{"dev", "--data-dir", dataDir, "--listen", fmt.Sprintf("127.0.0.1:%d", port)}, extra...)
 	s.cmd = exec.Command(binary, args...)
-	s.cmd.Env = append(os.Environ(), "KEYWARDEN_LOG_LEVEL=info")
+	s.metricsPort = freePort(t)
+	s.cmd.Env = append(os.Environ(), "KEYWARDEN_LOG_LEVEL=info", fmt.Sprintf("KEYWARDEN_METRICS_LISTEN=127.0.0.1:%d", s.metricsPort))
 	out, err := s.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -56,13 +56,17 @@ Restarting on the same data directory keeps every key and credential.`,
 	return cmd
 }
 
-// overrideFromEnv applies KEYWARDEN_LOG_* and validates.
+// overrideFromEnv applies KEYWARDEN_LOG_LEVEL, KEYWARDEN_LOG_FORMAT and
+// KEYWARDEN_METRICS_LISTEN (an address, or "off") and validates.
 func overrideFromEnv(c *config.Config) error {
 	if v := os.Getenv("KEYWARDEN_LOG_LEVEL"); v != "" {
 		c.LogLevel = v
 	}
 	if v := os.Getenv("KEYWARDEN_LOG_FORMAT"); v != "" {
 		c.LogFormat = v
+	}
+	if v := os.Getenv("KEYWARDEN_METRICS_LISTEN"); v != "" {
+		c.Metrics.Listen = v
 	}
 	return c.Validate()
 }
