@@ -58,6 +58,11 @@ type Spec struct {
 	PublicExponent int
 	// Protection is software or hsm.
 	Protection Protection
+	// Owner namespaces provider-held key objects, e.g. by vault: an HSM
+	// provider labels the objects it creates with it and refuses to Load
+	// Material whose Owner differs from the one the objects were created
+	// for. Empty is a valid owner. The software provider ignores it.
+	Owner string
 }
 
 // SignatureAlgorithm is a JOSE signature algorithm name (RS256, ES256K, ...).
@@ -85,6 +90,37 @@ const (
 	RSA15      EncryptionAlgorithm = "RSA1_5"
 	RSAOAEP    EncryptionAlgorithm = "RSA-OAEP"
 	RSAOAEP256 EncryptionAlgorithm = "RSA-OAEP-256"
+)
+
+// AES encryption and key-wrap algorithms of oct keys, as the wire format
+// names them. The number is the AES key length in bits the algorithm
+// requires; CKM_AES_KEY_WRAP and CKM_AES_KEY_WRAP_PAD take any AES key.
+const (
+	// A128GCM, A192GCM and A256GCM are AES-GCM with a 12-byte nonce the
+	// service generates and a 16-byte tag.
+	A128GCM EncryptionAlgorithm = "A128GCM"
+	A192GCM EncryptionAlgorithm = "A192GCM"
+	A256GCM EncryptionAlgorithm = "A256GCM"
+	// A128CBC, A192CBC and A256CBC are AES-CBC without padding, with a
+	// 16-byte client IV.
+	A128CBC EncryptionAlgorithm = "A128CBC"
+	A192CBC EncryptionAlgorithm = "A192CBC"
+	A256CBC EncryptionAlgorithm = "A256CBC"
+	// A128CBCPAD, A192CBCPAD and A256CBCPAD are AES-CBC with PKCS#7
+	// padding, with a 16-byte client IV.
+	A128CBCPAD EncryptionAlgorithm = "A128CBCPAD"
+	A192CBCPAD EncryptionAlgorithm = "A192CBCPAD"
+	A256CBCPAD EncryptionAlgorithm = "A256CBCPAD"
+	// A128KW, A192KW and A256KW are the AES key wrap of RFC 3394.
+	A128KW EncryptionAlgorithm = "A128KW"
+	A192KW EncryptionAlgorithm = "A192KW"
+	A256KW EncryptionAlgorithm = "A256KW"
+	// AESKeyWrap is CKM_AES_KEY_WRAP, the RFC 3394 key wrap with any AES
+	// key length.
+	AESKeyWrap EncryptionAlgorithm = "CKM_AES_KEY_WRAP"
+	// AESKeyWrapPad is CKM_AES_KEY_WRAP_PAD, the RFC 5649 key wrap with
+	// padding, with any AES key length.
+	AESKeyWrapPad EncryptionAlgorithm = "CKM_AES_KEY_WRAP_PAD"
 )
 
 // CipherInput is the input of Encrypt and Decrypt.

@@ -1,0 +1,39 @@
+//go:build !cgo
+
+package pkcs11
+
+import (
+	"context"
+
+	"github.com/keywarden/keywarden/internal/keys"
+)
+
+// Provider is the PKCS#11 provider; in this build (no cgo) it cannot be
+// opened.
+type Provider struct{}
+
+var _ keys.Provider = (*Provider)(nil)
+
+// Open always fails with ErrNoCgo in binaries built without cgo.
+func Open(cfg Config) (*Provider, error) { return nil, ErrNoCgo }
+
+// Close does nothing.
+func (p *Provider) Close() error { return nil }
+
+// Probe returns nil.
+func (p *Provider) Probe(ctx context.Context) []MechanismPath { return nil }
+
+// Generate fails with ErrNoCgo.
+func (p *Provider) Generate(ctx context.Context, spec keys.Spec) (keys.Material, error) {
+	return keys.Material{}, ErrNoCgo
+}
+
+// Import fails with ErrNoCgo.
+func (p *Provider) Import(ctx context.Context, spec keys.Spec, private any) (keys.Material, error) {
+	return keys.Material{}, ErrNoCgo
+}
+
+// Load fails with ErrNoCgo.
+func (p *Provider) Load(ctx context.Context, m keys.Material) (keys.Key, error) {
+	return nil, ErrNoCgo
+}
