@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -83,11 +84,30 @@ func TestExternalIssuer(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	const idp = "https://idp.example.test/realms/apps"
 	a := newAdmin(t, s)
-	// The first administrator creates a key and grants the external user
-	// Reader on it, and the external group Crypto User on the vault.
-	a.do("PUT", "/roleAssignments/"+newID(), map[string]any{"principalId": "alice-oid", "roleDefinitionId": roleReader, "scope": "/vaults/prod"}, nil, http.StatusCreated)
-	a.do("PUT", "/roleAssignments/"+newID(), map[string]any{"principalId": "signers", "roleDefinitionId": roleCryptoOfficer, "scope": "/vaults/prod"}, nil, http.StatusCreated)
+	// The first administrator grants the external user Reader on the vault,
+	// and the external group Crypto Officer, both bound to the external
+	// issuer.
+	a.do("PUT", "/roleAssignments/"+newID(), map[string]any{"principalId": "alice-oid", "principalIssuer": idp, "roleDefinitionId": roleReader, "scope": "/vaults/prod"}, nil, http.StatusCreated)
+	a.do("PUT", "/roleAssignments/"+newID(), map[string]any{"principalId": "signers", "principalIssuer": idp, "roleDefinitionId": roleCryptoOfficer, "scope": "/vaults/prod"}, nil, http.StatusCreated)
+	// The same ids without the issuer name built-in principals: they grant
+	// the external tokens nothing more.
+	a.do("PUT", "/roleAssignments/"+newID(), map[string]any{"principalId": "alice-oid", "roleDefinitionId": roleCryptoOfficer, "scope": "/vaults/prod"}, nil, http.StatusCreated)
+	// The built-in administrator's object id.
+	var principals struct {
+		Value []principal `json:"value"`
+	}
+	a.do("GET", "/principals", nil, &principals, http.StatusOK)
+	var adminOID string
+	for _, p := range principals.Value {
+		if p.ClientID == string(clientID) {
+			adminOID = p.ObjectID
+		}
+	}
+	if adminOID == "" {
+		t.Fatalf("administrator %s not among the principals %+v", clientID, principals.Value)
+	}
 
 	signer, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: idpKey, KeyID: "idp-1"}}, (&jose.SignerOptions{}).WithType("JWT"))
 	token := func(key any, alg jose.SignatureAlgorithm, claims map[string]any) string {
@@ -112,7 +132,12 @@ func TestExternalIssuer(t *testing.T) {
 		return tok
 	}
 	call := func(tok, method, path string) int {
-		req, _ := http.NewRequestWithContext(context.Background(), method, s.env["KEYWARDEN_VAULT_URL"]+path+"?api-version=7.5", strings.NewReader(`{"kty":"EC"}`))
+		target := s.env["KEYWARDEN_VAULT_URL"] + path + "?api-version=7.5"
+		var body io.Reader = strings.NewReader(`{"kty":"EC"}`)
+		if strings.HasPrefix(path, "/admin/") {
+			target, body = s.env["KEYWARDEN_VAULT_URL"]+path, nil
+		}
+		req, _ := http.NewRequestWithContext(context.Background(), method, target, body)
 		req.Header.Set("Authorization", "Bearer "+tok)
 		req.Header.Set("Content-Type", "application/json")
 		resp, err := hc.Do(req)
@@ -131,6 +156,12 @@ func TestExternalIssuer(t *testing.T) {
 	}{
 		{"reader lists", token(nil, "", nil), "GET", "/keys", 200},
 		{"reader cannot create", token(nil, "", nil), "POST", "/keys/ext/create", 403},
+		{"reader cannot administer", token(nil, "", nil), "GET", "/admin/v1/principals", 403},
+		{"administrator's oid, keys", token(nil, "", map[string]any{"oid": adminOID}), "GET", "/keys", 403},
+		{"administrator's oid, create", token(nil, "", map[string]any{"oid": adminOID}), "POST", "/keys/ext2/create", 403},
+		{"administrator's oid, admin", token(nil, "", map[string]any{"oid": adminOID}), "GET", "/admin/v1/principals", 403},
+		{"administrator's oid as sub, admin", token(nil, "", map[string]any{"oid": nil, "sub": adminOID}), "GET", "/admin/v1/roleAssignments", 403},
+		{"administrator's oid as group, admin", token(nil, "", map[string]any{"oid": "carol-oid", "groups": []string{adminOID}}), "GET", "/admin/v1/vaults", 403},
 		{"group member creates", token(nil, "", map[string]any{"oid": "bob-oid", "groups": []string{"signers"}}), "POST", "/keys/ext/create", 200},
 		{"wrong audience", token(nil, "", map[string]any{"aud": "api://other"}), "GET", "/keys", 401},
 		{"wrong issuer", token(nil, "", map[string]any{"iss": "https://evil.example.test"}), "GET", "/keys", 401},

@@ -226,7 +226,7 @@ func (e *engine) grantAdministrator(ctx context.Context, objectID string) error 
 		return err
 	}
 	for _, role := range administratorRoles {
-		if slices.ContainsFunc(have, func(a rbac.Assignment) bool { return a.RoleID == role }) {
+		if slices.ContainsFunc(have, func(a rbac.Assignment) bool { return a.RoleID == role && a.Issuer == rbac.BuiltinIssuer }) {
 			continue
 		}
 		if _, err := e.rbac.Assign(ctx, time.Now(), rbac.Assignment{PrincipalID: objectID, RoleID: role, Scope: "/"}); err != nil {

@@ -45,5 +45,12 @@ func (t tokenAuthority) Verify(ctx context.Context, now time.Time, token string,
 	if err != nil {
 		return api.Caller{}, err
 	}
-	return api.Caller{Subject: id.ObjectID, ClientID: id.ClientID, Groups: id.Groups, Issuer: id.Issuer, TenantID: id.TenantID}, nil
+	c := api.Caller{Subject: id.ObjectID, ClientID: id.ClientID, Groups: id.Groups, Issuer: id.Issuer, TenantID: id.TenantID}
+	if id.External {
+		// Role assignments bind external principals to their issuer; the
+		// built-in issuer's principals to rbac.BuiltinIssuer, whatever host
+		// their token's iss names.
+		c.PrincipalIssuer = id.Issuer
+	}
+	return c, nil
 }

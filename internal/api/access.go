@@ -17,8 +17,7 @@ func (s *Server) authorize(rq *request, rt *route) bool {
 		return true
 	}
 	action, scope := rt.actionFor(rq.sku), rt.scope(rq)
-	sub := rbac.Subject{ObjectID: rq.caller.Subject, Groups: rq.caller.Groups}
-	d, err := s.authz.Authorize(rq.r.Context(), sub, action, scope)
+	d, err := s.authz.Authorize(rq.r.Context(), rq.caller.subject(), action, scope)
 	if err != nil {
 		s.writeError(rq, err)
 		return false
@@ -33,6 +32,12 @@ func (s *Server) authorize(rq *request, rt *route) bool {
 		slog.String("action", action), slog.String("scope", scope), slog.String("reason", d.Reason))
 	s.writeError(rq, forbiddenByRBAC(rq, action, scope))
 	return false
+}
+
+// subject is the caller as role assignments name it: its object id and
+// groups under its principal issuer.
+func (c Caller) subject() rbac.Subject {
+	return rbac.Subject{Issuer: c.PrincipalIssuer, ObjectID: c.Subject, Groups: c.Groups}
 }
 
 // forbiddenByRBAC is Azure's RBAC denial for the caller of rq: the message

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/keywarden/keywarden/internal/rbac"
+	"github.com/keywarden/keywarden/internal/store/embedded"
 	"github.com/keywarden/keywarden/internal/vault"
 )
 
@@ -308,5 +310,61 @@ func decodeInto(t *testing.T, s string, v any) {
 	t.Helper()
 	if err := json.Unmarshal([]byte(s), v); err != nil {
 		t.Fatalf("decode %q: %v", s, err)
+	}
+}
+
+// TestAuthorizeIssuerBinding runs the real rbac.Service: role assignments
+// bind a principal or group id to its issuer, so a caller of another issuer
+// with the same id — external or built-in — is denied, on the vault API
+// and on the administration API alike.
+func TestAuthorizeIssuerBinding(t *testing.T) {
+	const (
+		idpA = "https://idp-a.example.test/realms/apps"
+		idpB = "https://idp-b.example.test"
+	)
+	db, err := embedded.Open(filepath.Join(t.TempDir(), "keywarden.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	roles := rbac.New(db)
+	now := time.Unix(1700000000, 0)
+	for _, a := range []rbac.Assignment{
+		{PrincipalID: "admin-oid", RoleID: rbac.KeywardenAdministrator, Scope: "/"},
+		{PrincipalID: "admin-oid", RoleID: rbac.KeyVaultAdministrator, Scope: "/"},
+		{PrincipalID: "alice", Issuer: idpA, RoleID: rbac.KeyVaultReader, Scope: "/vaults/dev"},
+		{PrincipalID: "signers", Issuer: idpA, RoleID: rbac.KeyVaultReader, Scope: "/vaults/dev"},
+	} {
+		if _, err := roles.Assign(t.Context(), now, a); err != nil {
+			t.Fatalf("Assign(%+v) = %v", a, err)
+		}
+	}
+	s, _ := newServerWith(t, func(_ *Config, d *Deps) { d.Authorizer, d.Roles = roles, roles })
+	token := func(subject, groups, issuer string) string {
+		return namedToken + "|" + subject + "|" + groups + "|" + issuer
+	}
+	tests := []struct {
+		name, host, target, token string
+		status                    int
+	}{
+		{"built-in administrator", namedHost, "/keys/k1?api-version=7.5", token("admin-oid", "", ""), 200},
+		{"built-in administrator, admin API", bareHost, "/admin/v1/roleAssignments", token("admin-oid", "", ""), 200},
+		{"external token with the administrator's id", namedHost, "/keys/k1?api-version=7.5", token("admin-oid", "", idpA), 403},
+		{"external token with the administrator's id, admin API", bareHost, "/admin/v1/roleAssignments", token("admin-oid", "", idpB), 403},
+		{"external group named as the administrator", namedHost, "/keys/k1?api-version=7.5", token("x", "admin-oid", idpA), 403},
+		{"principal of its issuer", namedHost, "/keys/k1?api-version=7.5", token("alice", "", idpA), 200},
+		{"same id, other issuer", namedHost, "/keys/k1?api-version=7.5", token("alice", "", idpB), 403},
+		{"same id, built-in issuer", namedHost, "/keys/k1?api-version=7.5", token("alice", "", ""), 403},
+		{"group of its issuer", namedHost, "/keys/k1?api-version=7.5", token("bob", "signers", idpA), 200},
+		{"same group, other issuer", namedHost, "/keys/k1?api-version=7.5", token("bob", "signers", idpB), 403},
+		{"same group, built-in issuer", namedHost, "/keys/k1?api-version=7.5", token("bob", "signers", ""), 403},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := do(s, "GET", tt.host, tt.target, tt.token, "")
+			if w.Code != tt.status {
+				t.Errorf("GET %s as %q = %d %s, want %d", tt.target, tt.token, w.Code, w.Body, tt.status)
+			}
+		})
 	}
 }

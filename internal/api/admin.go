@@ -312,7 +312,7 @@ func (a *admin) configured(rt *adminRoute) error {
 // "/", answering 403 ForbiddenByRbac when not. It reports whether the
 // request may go on.
 func (s *Server) adminAuthorize(rq *request, action string) bool {
-	d, err := s.admin.authz.Authorize(rq.r.Context(), rbac.Subject{ObjectID: rq.caller.Subject, Groups: rq.caller.Groups}, action, "/")
+	d, err := s.admin.authz.Authorize(rq.r.Context(), rq.caller.subject(), action, "/")
 	if err != nil {
 		s.writeError(rq, err)
 		return false

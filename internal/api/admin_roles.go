@@ -31,18 +31,23 @@ type adminPermission struct {
 }
 
 // adminRoleAssignment is the RoleAssignment object of the admin API.
+// PrincipalIssuer is absent for principals and groups of the built-in
+// issuer, else the external issuer's URL.
 type adminRoleAssignment struct {
 	ID               string `json:"id"`
 	PrincipalID      string `json:"principalId"`
+	PrincipalIssuer  string `json:"principalIssuer,omitempty"`
 	RoleDefinitionID string `json:"roleDefinitionId"`
 	Scope            string `json:"scope"`
 	Created          int64  `json:"created"`
 }
 
 // adminAssignmentPut is the body of PUT /admin/v1/roleAssignments/{id}.
+// PrincipalIssuer absent or empty names the built-in issuer.
 type adminAssignmentPut struct {
 	ID               string `json:"id"`
 	PrincipalID      string `json:"principalId"`
+	PrincipalIssuer  string `json:"principalIssuer"`
 	RoleDefinitionID string `json:"roleDefinitionId"`
 	Scope            string `json:"scope"`
 }
@@ -72,7 +77,7 @@ func toAdminRole(r rbac.Role) adminRoleDefinition {
 }
 
 func toAdminAssignment(a rbac.Assignment) adminRoleAssignment {
-	return adminRoleAssignment{ID: a.ID, PrincipalID: a.PrincipalID, RoleDefinitionID: a.RoleID, Scope: a.Scope, Created: adminTime(a.Created)}
+	return adminRoleAssignment{ID: a.ID, PrincipalID: a.PrincipalID, PrincipalIssuer: a.Issuer, RoleDefinitionID: a.RoleID, Scope: a.Scope, Created: adminTime(a.Created)}
 }
 
 func (s *Server) adminListRoles(ctx context.Context, rq *request, _ adminParams) (any, error) {
@@ -157,7 +162,7 @@ func (s *Server) adminAssign(ctx context.Context, rq *request, p adminParams) (a
 			return nil, badParameter("Property %s is required.", f.name)
 		}
 	}
-	a, err := s.admin.roles.Assign(ctx, rq.now, rbac.Assignment{ID: id, PrincipalID: in.PrincipalID, RoleID: in.RoleDefinitionID, Scope: in.Scope})
+	a, err := s.admin.roles.Assign(ctx, rq.now, rbac.Assignment{ID: id, PrincipalID: in.PrincipalID, Issuer: in.PrincipalIssuer, RoleID: in.RoleDefinitionID, Scope: in.Scope})
 	if err != nil {
 		return nil, err
 	}

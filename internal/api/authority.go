@@ -152,6 +152,15 @@ func (s *Server) token(rq *request) {
 		s.writeOAuthError(rq, &oauthError{status: http.StatusBadRequest, code: "invalid_request", desc: "The request body is not a valid form."})
 		return
 	}
+	if !s.servesHost(r.Host) {
+		// The token endpoint URL a client assertion's aud must name, and
+		// the issued token's iss, are built from Host: a host this server
+		// does not serve would let an assertion made for another token
+		// endpoint (Entra ID's, say) be replayed here.
+		rq.denial = "token request for a host not served: " + truncate(r.Host, 128)
+		s.writeOAuthError(rq, &oauthError{status: http.StatusBadRequest, code: "invalid_request", desc: "The token endpoint is not served on this host."})
+		return
+	}
 	treq, oerr := s.tokenRequest(rq)
 	if oerr != nil {
 		s.writeOAuthError(rq, oerr)
@@ -177,6 +186,25 @@ func (s *Server) token(rq *request) {
 	rq.w.Header().Set("Cache-Control", "no-store")
 	rq.w.Header().Set("Pragma", "no-cache")
 	s.writeJSON(rq, http.StatusOK, TokenResponse{TokenType: "Bearer", ExpiresIn: exp, ExtExpiresIn: exp, AccessToken: tok})
+}
+
+// servesHost reports whether host (a Host header, port optional) is one the
+// server answers as itself: a bare host (localhost, an IP address, the DNS
+// suffix), a vault host {vault}.{suffix} (or a deeper name under the
+// suffix), or the host of the configured bare resource — the hosts
+// validIssuer accepts in the built-in issuer's iss. The port is not
+// checked: the server may sit behind a proxy or port mapping.
+func (s *Server) servesHost(host string) bool {
+	name := strings.TrimSuffix(strings.ToLower(hostname(host)), ".")
+	switch {
+	case name == "":
+		return false
+	case name == "localhost", name == s.cfg.DNSSuffix, strings.HasSuffix(name, "."+s.cfg.DNSSuffix), isIP(name):
+		return true
+	}
+	bare := strings.TrimPrefix(s.cfg.BareResource, "https://")
+	bare, _, _ = strings.Cut(bare, "/")
+	return strings.EqualFold(hostname(bare), name)
 }
 
 // tokenRequest validates a parsed token form. The client authenticates with

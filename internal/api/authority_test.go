@@ -1,12 +1,14 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -198,5 +200,79 @@ func TestTokenThenVault(t *testing.T) {
 		if w := do(s, "GET", host, "/keys/k1?api-version=7.5", tok.AccessToken, ""); w.Code != http.StatusOK {
 			t.Errorf("GET on %s with token for %s = %d %s, want 200", host, resource, w.Code, w.Body)
 		}
+	}
+}
+
+// recordingTokens is fakeTokens remembering the token requests it got.
+type recordingTokens struct {
+	fakeTokens
+	got []TokenRequest
+}
+
+func (r *recordingTokens) IssueToken(ctx context.Context, now time.Time, req TokenRequest) (string, int, error) {
+	r.got = append(r.got, req)
+	return r.fakeTokens.IssueToken(ctx, now, req)
+}
+
+// TestTokenHost checks that the token endpoint answers only on hosts the
+// server serves: the token endpoint URL a client assertion's aud must name
+// is built from Host, so another host would accept assertions made for
+// another authority (such as Entra ID's token endpoint).
+func TestTokenHost(t *testing.T) {
+	path := "/" + testTenant + "/oauth2/v2.0/token"
+	form := url.Values{
+		"grant_type": {"client_credentials"}, "client_id": {"app"}, "scope": {"https://localhost:8443/.default"},
+		"client_assertion_type": {jwtBearerAssertion}, "client_assertion": {"a.b.c"},
+	}
+	tests := []struct {
+		host   string
+		served bool
+	}{
+		{bareHost, true},
+		{namedHost, true},
+		{"localhost:8443", true},
+		{"localhost", true},
+		{"[::1]:8443", true},
+		{"Dev.LocalHost.:8443", true},
+		{"kv.example.com", true}, // the configured bare resource's host
+		{"kv.example.com:443", true},
+		{"login.microsoftonline.com", false},
+		{"login.microsoftonline.com:8443", false},
+		{"localhost.evil.example:8443", false},
+		{"example.com", false},
+		{"evil-localhost:8443", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.host, func(t *testing.T) {
+			rec := &recordingTokens{}
+			s, _ := newServerWith(t, func(c *Config, d *Deps) {
+				c.BareResource = "https://kv.example.com"
+				d.Tokens = rec
+			})
+			req := httptest.NewRequest("POST", "https://localhost"+path, strings.NewReader(form.Encode()))
+			req.Host = tt.host
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			w := httptest.NewRecorder()
+			s.ServeHTTP(w, req)
+			if !tt.served {
+				var body map[string]any
+				json.Unmarshal(w.Body.Bytes(), &body)
+				if w.Code != http.StatusBadRequest || body["error"] != "invalid_request" {
+					t.Errorf("POST token on %s = %d %s, want 400 invalid_request", tt.host, w.Code, w.Body)
+				}
+				if len(rec.got) != 0 {
+					t.Errorf("POST token on %s reached IssueToken with %+v", tt.host, rec.got)
+				}
+				return
+			}
+			// The fake refuses every assertion: 401 after IssueToken saw
+			// the endpoint on the host the client used.
+			if w.Code != http.StatusUnauthorized || len(rec.got) != 1 {
+				t.Fatalf("POST token on %s = %d %s (%d token requests), want 401 from IssueToken", tt.host, w.Code, w.Body, len(rec.got))
+			}
+			if want := "https://" + tt.host + path; rec.got[0].TokenEndpoint != want {
+				t.Errorf("TokenEndpoint = %q, want %q", rec.got[0].TokenEndpoint, want)
+			}
+		})
 	}
 }

@@ -216,8 +216,9 @@ func (f *fakeVaults) RandomBytes(count int) ([]byte, error) {
 }
 
 // fakeTokens is a hand-written TokenAuthority: a token is
-// "iss|aud[|subject[|group,group…]]", valid when both predicates accept
-// iss and aud; the subject defaults to "oid-1". The one client is
+// "iss|aud[|subject[|group,group…[|principal issuer]]]", valid when both
+// predicates accept iss and aud; the subject defaults to "oid-1", the
+// principal issuer to the built-in one (""). The one client is
 // "app"/"s3cret".
 type fakeTokens struct{}
 
@@ -241,8 +242,11 @@ func (fakeTokens) Verify(ctx context.Context, now time.Time, token string, valid
 	if len(parts) > 2 {
 		c.Subject = parts[2]
 	}
-	if len(parts) > 3 {
+	if len(parts) > 3 && parts[3] != "" {
 		c.Groups = strings.Split(parts[3], ",")
+	}
+	if len(parts) > 4 {
+		c.PrincipalIssuer = parts[4]
 	}
 	return c, nil
 }

@@ -32,6 +32,17 @@ import (
 // roles assignable there or everywhere. Custom roles it creates are
 // assignable only within the HSM, may hold only Managed HSM data actions,
 // and only those can be changed or deleted through it.
+//
+// rbac.json's role assignment has no issuer: assignments created through
+// this API are for principals of the built-in token issuer
+// (rbac.BuiltinIssuer). Those of external issuers' principals and groups
+// are made through the administration API; this API lists, reads and
+// deletes them like any other, showing their principal id only.
+//
+// A role assignment is read (GET) only through a scope covering it — its
+// own, or the vault's for an assignment at a key — and deleted only through
+// its own scope, as Azure does: a caller authorized at /keys/k1 can neither
+// read nor delete an assignment at the HSM's root.
 
 // Wire names of the RBAC API.
 const (
@@ -279,15 +290,21 @@ func assignmentOut(rq *request, a rbac.Assignment) (hsmRoleAssignment, bool) {
 }
 
 // vaultAssignment returns the assignment named id when it is at a scope of
-// rq's vault, else a 404 refusal.
-func (s *Server) vaultAssignment(ctx context.Context, rq *request, roles Roles, id string) (rbac.Assignment, hsmRoleAssignment, error) {
+// rq's vault reachable through the request's scope, else a 404 refusal:
+// with exact, at that very scope (deletion, as Azure); else at a scope that
+// scope covers (reading: the scope's own assignments and those below it).
+func (s *Server) vaultAssignment(ctx context.Context, rq *request, roles Roles, id string, exact bool) (rbac.Assignment, hsmRoleAssignment, error) {
 	all, err := roles.Assignments(ctx, "", "")
 	if err != nil {
 		return rbac.Assignment{}, hsmRoleAssignment{}, err
 	}
+	here := hsmScopeOf(rq)
 	for _, a := range all {
 		if !strings.EqualFold(a.ID, id) {
 			continue
+		}
+		if exact && !strings.EqualFold(a.Scope, here) || !exact && !rbac.ScopeCovers(here, a.Scope) {
+			break
 		}
 		if out, ok := assignmentOut(rq, a); ok {
 			return a, out, nil
@@ -355,13 +372,14 @@ func (s *Server) listRoleAssignments(ctx context.Context, rq *request) (any, err
 	return out, nil
 }
 
-// getRoleAssignment answers RoleAssignments_Get.
+// getRoleAssignment answers RoleAssignments_Get: the assignment at the
+// request's scope or below it (404 else).
 func (s *Server) getRoleAssignment(ctx context.Context, rq *request) (any, error) {
 	roles, err := s.hsmRoles()
 	if err != nil {
 		return nil, err
 	}
-	_, out, err := s.vaultAssignment(ctx, rq, roles, rq.name)
+	_, out, err := s.vaultAssignment(ctx, rq, roles, rq.name, false)
 	if err != nil {
 		return nil, err
 	}
@@ -417,13 +435,13 @@ var errInternalScope = errors.New("api: role store returned an assignment outsid
 func isNotFound(err error) bool { return errors.Is(err, rbac.ErrNotFound) }
 
 // deleteRoleAssignment answers RoleAssignments_Delete: 200 with the
-// deleted assignment.
+// deleted assignment, which must be at the request's scope (404 else).
 func (s *Server) deleteRoleAssignment(ctx context.Context, rq *request) (any, error) {
 	roles, err := s.hsmRoles()
 	if err != nil {
 		return nil, err
 	}
-	a, out, err := s.vaultAssignment(ctx, rq, roles, rq.name)
+	a, out, err := s.vaultAssignment(ctx, rq, roles, rq.name, true)
 	if err != nil {
 		return nil, err
 	}

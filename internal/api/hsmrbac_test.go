@@ -452,3 +452,69 @@ func TestHSMRoleAuthorization(t *testing.T) {
 		}
 	}
 }
+
+// TestHSMRoleAssignmentScope checks that GET and DELETE of a role
+// assignment honour the scope of the request URL: reading needs a scope
+// covering the assignment, deleting its very scope, so a caller authorized
+// at /keys/k1 cannot read or delete the HSM's own assignments or another
+// key's (404, nothing changes).
+func TestHSMRoleAssignmentScope(t *testing.T) {
+	const (
+		vaultID = "66666666-6666-6666-6666-666666666666"
+		k1ID    = "77777777-7777-7777-7777-777777777777"
+		k2ID    = "88888888-8888-8888-8888-888888888888"
+	)
+	stored := []rbac.Assignment{
+		{ID: vaultID, PrincipalID: "p1", RoleID: hsmAdminRole, Scope: "/vaults/hsm"},
+		{ID: k1ID, PrincipalID: "p2", RoleID: hsmAdminRole, Scope: "/vaults/hsm/keys/k1"},
+		{ID: k2ID, PrincipalID: "p3", RoleID: hsmAdminRole, Scope: "/vaults/hsm/keys/k2"},
+	}
+	tests := []struct {
+		name, method, scope, id string
+		status                  int
+	}{
+		{"key scope reads the vault's", "GET", "/keys/k1", vaultID, 404},
+		{"key scope deletes the vault's", "DELETE", "/keys/k1", vaultID, 404},
+		{"key scope reads another key's", "GET", "/keys/k1", k2ID, 404},
+		{"key scope deletes another key's", "DELETE", "/keys/k1", k2ID, 404},
+		{"vault scope deletes a key's", "DELETE", "/", k1ID, 404},
+		{"keys scope deletes a key's", "DELETE", "/keys", k1ID, 404},
+		{"key scope reads its own", "GET", "/keys/k1", k1ID, 200},
+		{"key scope deletes its own", "DELETE", "/keys/K1", k1ID, 200},
+		{"vault scope reads a key's", "GET", "/", k1ID, 200},
+		{"vault scope reads its own", "GET", "/keys", vaultID, 200},
+		{"vault scope deletes its own", "DELETE", "/", vaultID, 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// A caller whose only grants are at /keys/k1 gets to the handler
+			// only there; the others hold the HSM's.
+			a := &fakeAuthorizer{allowAll: true}
+			if tt.scope == "/keys/k1" {
+				a = &fakeAuthorizer{allow: map[grant]bool{
+					{"oid-1", rbac.ActionHSMRoleAssignmentsRead, "/vaults/hsm/keys/k1"}:   true,
+					{"oid-1", rbac.ActionHSMRoleAssignmentsDelete, "/vaults/hsm/keys/k1"}: true,
+				}}
+			}
+			roles := newFakeRoles()
+			roles.assignments = slices.Clone(stored)
+			s, f := newServerWith(t, func(_ *Config, d *Deps) { d.Authorizer, d.Roles = a, roles })
+			f.skus["other"] = f.skus["hsm"]
+			target := tt.scope + "/providers/Microsoft.Authorization/roleAssignments/" + tt.id + "?api-version=7.5"
+			w := do(s, tt.method, hsmHost, target, namedToken, "")
+			if w.Code != tt.status {
+				t.Fatalf("%s %s = %d %s, want %d", tt.method, target, w.Code, w.Body, tt.status)
+			}
+			if tt.status == http.StatusNotFound && errorCode(t, w) != "RoleAssignmentNotFound" {
+				t.Errorf("%s %s = %s, want RoleAssignmentNotFound", tt.method, target, w.Body)
+			}
+			want := stored
+			if tt.method == "DELETE" && tt.status == http.StatusOK {
+				want = slices.DeleteFunc(slices.Clone(stored), func(a rbac.Assignment) bool { return a.ID == tt.id })
+			}
+			if diff := cmp.Diff(want, roles.assignments); diff != "" {
+				t.Errorf("%s %s changed the assignments (-want +got):\n%s", tt.method, target, diff)
+			}
+		})
+	}
+}

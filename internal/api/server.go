@@ -140,6 +140,11 @@ type Caller struct {
 	Groups []string
 	// Issuer is the token's issuer (iss).
 	Issuer string
+	// PrincipalIssuer is the issuer Subject and Groups are bound to in
+	// role assignments (rbac.Subject.Issuer): rbac.BuiltinIssuer ("") for
+	// the built-in issuer's tokens, whatever host their Issuer names, else
+	// the trusted external issuer's configured URL.
+	PrincipalIssuer string
 	// TenantID is the token's tenant (tid), if it names one.
 	TenantID string
 }

@@ -13,7 +13,8 @@
 // token-signing key is sealed (internal/seal) before it reaches the store.
 // This package imports store only for its record types and the Store
 // interface; it imports no store backend. Authorization (roles) lives in
-// package rbac, keyed by Identity.ObjectID and Identity.Groups.
+// package rbac, keyed by Identity.ObjectID and Identity.Groups under the
+// issuer Identity.External and Identity.Issuer name.
 package auth
 
 import (
@@ -73,8 +74,15 @@ type Identity struct {
 	// claim; role assignments to a group apply to its members. Always nil
 	// for the built-in issuer's tokens.
 	Groups []string
-	// Issuer is the iss claim: which issuer vouches for ObjectID.
+	// Issuer is the iss claim: which issuer vouches for ObjectID. The
+	// built-in issuer's varies with the host the client used.
 	Issuer string
+	// External reports that a configured external issuer verified the
+	// token: Issuer is then exactly that issuer's configured URL. False for
+	// the built-in issuer's tokens. Role assignments are bound to the
+	// issuer this tells apart (rbac.Subject.Issuer): the external Issuer,
+	// or rbac.BuiltinIssuer when External is false.
+	External bool
 	// ExpiresAt is the token's exp claim.
 	ExpiresAt time.Time
 }

@@ -346,6 +346,7 @@ func (x *externalIssuer) verify(ctx context.Context, now time.Time, tok *jwt.JSO
 			TenantID:  stringClaim(all, "tid"),
 			Groups:    groups,
 			Issuer:    std.Issuer,
+			External:  true,
 			ExpiresAt: std.Expiry.Time(),
 		},
 		aud: slices.Clone(std.Audience),

@@ -162,7 +162,7 @@ func TestExternalIssuer(t *testing.T) {
 
 	want := Identity{
 		ObjectID: "oid-1", ClientID: "client-app", TenantID: "tenant-1",
-		Groups: []string{"group-a", "group-b"}, Issuer: o.issuer, ExpiresAt: testNow.Add(time.Hour),
+		Groups: []string{"group-a", "group-b"}, Issuer: o.issuer, External: true, ExpiresAt: testNow.Add(time.Hour),
 	}
 	for _, s := range []testSigner{rs, es} {
 		tok := mint(t, s, o.claims(nil))

@@ -323,10 +323,12 @@ func roleTable(r roleDefinition) func(io.Writer) {
 
 // Role assignments.
 
-// assignmentWire is an API RoleAssignment.
+// assignmentWire is an API RoleAssignment. PrincipalIssuer is empty for
+// the built-in issuer's principals.
 type assignmentWire struct {
 	ID               string `json:"id,omitempty"`
 	PrincipalID      string `json:"principalId"`
+	PrincipalIssuer  string `json:"principalIssuer,omitempty"`
 	RoleDefinitionID string `json:"roleDefinitionId"`
 	Scope            string `json:"scope"`
 	Created          int64  `json:"created,omitempty"`
@@ -337,6 +339,7 @@ type assignmentWire struct {
 type assignmentDoc struct {
 	ID               string     `json:"id"`
 	PrincipalID      string     `json:"principalId"`
+	PrincipalIssuer  string     `json:"principalIssuer,omitempty"`
 	RoleDefinitionID string     `json:"roleDefinitionId"`
 	RoleName         string     `json:"roleName,omitempty"`
 	Scope            string     `json:"scope"`
@@ -350,13 +353,14 @@ type assignmentListDoc struct {
 
 func newAssignmentDoc(a assignmentWire, roleNames map[string]string) assignmentDoc {
 	return assignmentDoc{
-		ID: a.ID, PrincipalID: a.PrincipalID, RoleDefinitionID: a.RoleDefinitionID,
+		ID: a.ID, PrincipalID: a.PrincipalID, PrincipalIssuer: a.PrincipalIssuer, RoleDefinitionID: a.RoleDefinitionID,
 		RoleName: roleNames[strings.ToLower(a.RoleDefinitionID)], Scope: a.Scope, Created: unixTime(&a.Created),
 	}
 }
 
 // assignmentTable draws role assignments, one a row; ROLE is the role's
-// name, or its id when the name is unknown.
+// name, or its id when the name is unknown. The principal of an external
+// issuer is followed by that issuer in brackets.
 func assignmentTable(as ...assignmentDoc) func(io.Writer) {
 	return func(w io.Writer) {
 		row(w, "ID", "PRINCIPAL-ID", "ROLE", "SCOPE", "CREATED")
@@ -365,7 +369,11 @@ func assignmentTable(as ...assignmentDoc) func(io.Writer) {
 			if role == "" {
 				role = a.RoleDefinitionID
 			}
-			row(w, a.ID, a.PrincipalID, role, a.Scope, cellTime(a.Created))
+			principal := a.PrincipalID
+			if a.PrincipalIssuer != "" {
+				principal += " [" + a.PrincipalIssuer + "]"
+			}
+			row(w, a.ID, principal, role, a.Scope, cellTime(a.Created))
 		}
 	}
 }

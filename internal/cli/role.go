@@ -355,23 +355,36 @@ func (c *adminCmd) roleDeleteCommand() *cobra.Command {
 
 func (c *adminCmd) roleAssignCommand() *cobra.Command {
 	var (
-		who   principalFlags
-		role  string
-		scope scopeFlags
+		who    principalFlags
+		role   string
+		issuer string
+		scope  scopeFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "assign (--principal CLIENT_ID | --object-id ID) --role ROLE [--scope SCOPE | --vault V [--key K]]",
+		Use:   "assign (--principal CLIENT_ID | --object-id ID [--issuer URL]) --role ROLE [--scope SCOPE | --vault V [--key K]]",
 		Short: "Grant a role to a principal or group at a scope",
 		Long: `Assign a role to a principal at a scope: "/" (the whole server, the
 default), /vaults/VAULT or /vaults/VAULT/keys/KEY. --principal takes a client
 id (or the name) of a service principal and assigns to its object id;
 --object-id takes the object id as is, for groups and external principals.
---role takes a role name or id.`,
+--role takes a role name or id.
+
+An assignment applies only to tokens of one issuer. Without --issuer it is
+for a principal of Keywarden's built-in token issuer. For a principal or
+group of a trusted external issuer give --issuer with that issuer's URL,
+exactly as configured in externalIssuers (its tokens' iss), and the oid/sub
+(or configured principal claim) or group id as --object-id: an external
+token whose oid equals a built-in principal's object id gets none of its
+roles.`,
 		Example: `  keywarden role assign --principal billing --role "Key Vault Crypto User" --vault payments --key invoice-signing
-  keywarden role assign --object-id 5b1e0c9a-2f7d-4c1e-9a3b-6d8f0e1c2b3a --role "Key Vault Reader" --scope /`,
+  keywarden role assign --object-id 5b1e0c9a-2f7d-4c1e-9a3b-6d8f0e1c2b3a --role "Key Vault Reader" --scope /
+  keywarden role assign --object-id signers --issuer https://idp.example.com/realms/apps --role "Key Vault Crypto User" --vault payments`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := who.check(true); err != nil {
+				return err
+			}
+			if err := checkIssuer(issuer, who.principal != ""); err != nil {
 				return err
 			}
 			if strings.TrimSpace(role) == "" {
@@ -398,7 +411,7 @@ id (or the name) of a service principal and assigns to its object id;
 			if err != nil {
 				return err
 			}
-			body := assignmentWire{PrincipalID: oid, RoleDefinitionID: r.ID, Scope: sc}
+			body := assignmentWire{PrincipalID: oid, PrincipalIssuer: issuer, RoleDefinitionID: r.ID, Scope: sc}
 			var out assignmentWire
 			if err := client.do(cmd.Context(), what, http.MethodPut, adminPath("roleAssignments", u.String()), nil, body, &out); err != nil {
 				return err
@@ -410,8 +423,25 @@ id (or the name) of a service principal and assigns to its object id;
 	who.register(cmd)
 	cmd.Flags().StringVar(&role, "role", "", "role name or id (required)")
 	_ = cmd.MarkFlagRequired("role")
+	cmd.Flags().StringVar(&issuer, "issuer", "", "URL of the external issuer of the --object-id principal or group, as configured (default: the built-in issuer)")
 	scope.register(cmd, "/", "scope: /, /vaults/VAULT or /vaults/VAULT/keys/KEY")
 	return cmd
+}
+
+// checkIssuer validates --issuer: empty (the built-in issuer), or an https
+// URL with a host, not with --principal (a built-in service principal).
+func checkIssuer(issuer string, builtinPrincipal bool) error {
+	if issuer == "" {
+		return nil
+	}
+	if builtinPrincipal {
+		return errors.New("--issuer goes with --object-id: --principal names a principal of the built-in issuer")
+	}
+	u, err := url.Parse(issuer)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("--issuer %q: want the external issuer's https URL", issuer)
+	}
+	return nil
 }
 
 func (c *adminCmd) roleUnassignCommand() *cobra.Command {

@@ -8,10 +8,14 @@ import (
 
 // Authorize decides whether sub may perform the data action at scope. It
 // denies by default: the action is allowed only if an assignment to
-// sub.ObjectID or one of sub.Groups, at a scope covering scope (see
-// ScopeCovers), references a role one of whose DataActions matches the
-// action while none of its NotDataActions does (see MatchAction). Matching
-// of principal ids, scopes and actions ignores case.
+// sub.ObjectID or one of sub.Groups made for sub.Issuer, at a scope
+// covering scope (see ScopeCovers), references a role one of whose
+// DataActions matches the action while none of its NotDataActions does (see
+// MatchAction). Issuers must be equal exactly: an id names the same
+// principal or group only under the same issuer, so the built-in
+// administrator's object id in an external token, or a group of one
+// external issuer in another's token, matches nothing. Matching of
+// principal ids, scopes and actions ignores case.
 //
 // Authorize reads only the in-memory snapshot once it is loaded; an
 // allowing decision does not allocate. Decision.Reason explains a denial
@@ -31,7 +35,7 @@ func (s *Service) Authorize(ctx context.Context, sub Subject, action, scope stri
 		return Decision{Reason: "role assignments unavailable"}, err
 	}
 	if sub.ObjectID != "" {
-		if id, ok := sn.allowed(strings.ToLower(sub.ObjectID), action, scope); ok {
+		if id, ok := sn.allowed(principalKey{sub.Issuer, strings.ToLower(sub.ObjectID)}, action, scope); ok {
 			return Decision{Allowed: true, AssignmentID: id}, nil
 		}
 	}
@@ -39,16 +43,16 @@ func (s *Service) Authorize(ctx context.Context, sub Subject, action, scope stri
 		if g == "" {
 			continue
 		}
-		if id, ok := sn.allowed(strings.ToLower(g), action, scope); ok {
+		if id, ok := sn.allowed(principalKey{sub.Issuer, strings.ToLower(g)}, action, scope); ok {
 			return Decision{Allowed: true, AssignmentID: id}, nil
 		}
 	}
 	return Decision{Reason: sn.denial(sub, action, scope)}, nil
 }
 
-// allowed returns the first assignment of principal (a lowercase id) that
+// allowed returns the first assignment of principal (its id lowercase) that
 // grants action at scope.
-func (sn *snapshot) allowed(principal, action, scope string) (string, bool) {
+func (sn *snapshot) allowed(principal principalKey, action, scope string) (string, bool) {
 	for i := range sn.byPrincipal[principal] {
 		g := &sn.byPrincipal[principal][i]
 		if covers(g.scope, g.keyScope, scope) && g.role.permits(action) {
@@ -90,14 +94,18 @@ func (sn *snapshot) denial(sub Subject, action, scope string) string {
 		if id == "" {
 			continue
 		}
-		for _, g := range sn.byPrincipal[strings.ToLower(id)] {
+		for _, g := range sn.byPrincipal[principalKey{sub.Issuer, strings.ToLower(id)}] {
 			held = append(held, g)
 			if covers(g.scope, g.keyScope, scope) {
 				covering = append(covering, g)
 			}
 		}
 	}
-	who := fmt.Sprintf("principal %q with %d groups", sub.ObjectID, len(sub.Groups))
+	iss := sub.Issuer
+	if iss == BuiltinIssuer {
+		iss = "built-in"
+	}
+	who := fmt.Sprintf("principal %q of issuer %s with %d groups", sub.ObjectID, iss, len(sub.Groups))
 	switch {
 	case len(held) == 0:
 		return fmt.Sprintf("%s holds no role assignment", who)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -22,6 +23,7 @@ const (
 	maxPermissionLen = 512
 	maxPermissions   = 256
 	maxPrincipalID   = 1024
+	maxIssuerLen     = 1024
 )
 
 // Service manages custom roles and role assignments and answers
@@ -67,9 +69,15 @@ type snapshot struct {
 	roles map[string]*compiledRole
 	// assignments lists every assignment ordered by id.
 	assignments []Assignment
-	// byPrincipal indexes grants by lowercase principal id, ordered by
-	// assignment id.
-	byPrincipal map[string][]grant
+	// byPrincipal indexes grants by issuer and lowercase principal id,
+	// ordered by assignment id.
+	byPrincipal map[principalKey][]grant
+}
+
+// principalKey names a principal or group: its issuer (exactly as stored)
+// and its id in lowercase.
+type principalKey struct {
+	issuer, id string
 }
 
 // New returns a Service that keeps custom roles and assignments in st.
@@ -144,7 +152,7 @@ func (s *Service) load(ctx context.Context) (*snapshot, error) {
 	}
 	sn := &snapshot{
 		roles:       make(map[string]*compiledRole, len(s.builtin)+len(defs)),
-		byPrincipal: make(map[string][]grant),
+		byPrincipal: make(map[principalKey][]grant),
 	}
 	for _, r := range s.builtin {
 		sn.roles[strings.ToLower(r.role.ID)] = r
@@ -164,7 +172,7 @@ func (s *Service) load(ctx context.Context) (*snapshot, error) {
 		if !ok {
 			continue // dangling: grants nothing
 		}
-		p := strings.ToLower(a.PrincipalID)
+		p := principalKey{a.Issuer, strings.ToLower(a.PrincipalID)}
 		sn.byPrincipal[p] = append(sn.byPrincipal[p], grant{
 			id:       a.ID,
 			scope:    a.Scope,
@@ -201,7 +209,7 @@ func roleFromStore(d store.RoleDefinition) Role {
 
 // assignmentFromStore converts a stored assignment.
 func assignmentFromStore(a store.RoleAssignment) Assignment {
-	return Assignment{ID: a.ID, PrincipalID: a.PrincipalID, RoleID: a.RoleDefinitionID, Scope: a.Scope, Created: a.Created}
+	return Assignment{ID: a.ID, PrincipalID: a.PrincipalID, Issuer: a.Issuer, RoleID: a.RoleDefinitionID, Scope: a.Scope, Created: a.Created}
 }
 
 // cloneRole returns r with its slices copied, so that callers cannot change
@@ -465,11 +473,19 @@ func (s *Service) DeleteCustomRole(ctx context.Context, id string) error {
 // creates one with a new random id. The role must exist and be assignable
 // at the scope; the scope is normalised (see NormalizeScope); a.Created is
 // set to now. Assignments are immutable: assigning an existing id again
-// with the same principal, role and scope returns the existing assignment.
+// with the same principal, issuer, role and scope returns the existing
+// assignment.
 //
-// Errors: ErrInvalid (bad principal id, scope or id, unknown role, scope
-// outside the role's assignable scopes), ErrConflict (the id exists with
-// other values, or the principal already holds the role at the scope).
+// a.Issuer is BuiltinIssuer ("") for a principal or group of the built-in
+// issuer, else an external issuer's URL: https, with a host, at most 1024
+// bytes, compared exactly. The package does not know which external
+// issuers the server trusts: an assignment naming an issuer that is not
+// configured is accepted and matches no token until it is.
+//
+// Errors: ErrInvalid (bad principal id, issuer, scope or id, unknown role,
+// scope outside the role's assignable scopes), ErrConflict (the id exists
+// with other values, or the principal already holds the role at the
+// scope).
 func (s *Service) Assign(ctx context.Context, now time.Time, a Assignment) (Assignment, error) {
 	id, err := canonicalID("role assignment", a.ID)
 	if err != nil {
@@ -478,6 +494,9 @@ func (s *Service) Assign(ctx context.Context, now time.Time, a Assignment) (Assi
 	if a.PrincipalID == "" || len(a.PrincipalID) > maxPrincipalID || !printable(a.PrincipalID, false) {
 		return Assignment{}, fmt.Errorf("%w: principal id must be 1 to %d printable characters without spaces", ErrInvalid, maxPrincipalID)
 	}
+	if err := ValidIssuer(a.Issuer); err != nil {
+		return Assignment{}, err
+	}
 	scope, err := NormalizeScope(a.Scope)
 	if err != nil {
 		return Assignment{}, err
@@ -485,6 +504,7 @@ func (s *Service) Assign(ctx context.Context, now time.Time, a Assignment) (Assi
 	rec := store.RoleAssignment{
 		ID:          id,
 		PrincipalID: a.PrincipalID,
+		Issuer:      a.Issuer,
 		Scope:       scope,
 		Created:     now.UTC().Truncate(time.Microsecond),
 	}
@@ -511,14 +531,14 @@ func (s *Service) Assign(ctx context.Context, now time.Time, a Assignment) (Assi
 			return err
 		}
 		for _, o := range as {
-			same := strings.EqualFold(o.PrincipalID, rec.PrincipalID) &&
+			same := strings.EqualFold(o.PrincipalID, rec.PrincipalID) && o.Issuer == rec.Issuer &&
 				o.RoleDefinitionID == rec.RoleDefinitionID && strings.EqualFold(o.Scope, rec.Scope)
 			switch {
 			case o.ID == id && same:
 				existing = &o
 				return nil
 			case o.ID == id:
-				return fmt.Errorf("%w: role assignment %s exists with another principal, role or scope", ErrConflict, id)
+				return fmt.Errorf("%w: role assignment %s exists with another principal, issuer, role or scope", ErrConflict, id)
 			case same:
 				return fmt.Errorf("%w: principal %q already holds role %s at scope %q (role assignment %s)",
 					ErrConflict, rec.PrincipalID, rec.RoleDefinitionID, rec.Scope, o.ID)
@@ -534,6 +554,23 @@ func (s *Service) Assign(ctx context.Context, now time.Time, a Assignment) (Assi
 	}
 	s.rebuild(ctx)
 	return assignmentFromStore(rec), nil
+}
+
+// ValidIssuer checks the issuer of a role assignment: BuiltinIssuer, or an
+// https URL with a host, without user info, query or fragment, of at most
+// 1024 printable characters.
+//
+// Errors: ErrInvalid.
+func ValidIssuer(iss string) error {
+	if iss == BuiltinIssuer {
+		return nil
+	}
+	u, err := url.Parse(iss)
+	if err != nil || len(iss) > maxIssuerLen || !printable(iss, false) ||
+		u.Scheme != "https" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("%w: principal issuer %q is not an https URL (of at most %d characters)", ErrInvalid, iss, maxIssuerLen)
+	}
+	return nil
 }
 
 // canonicalOr returns id as a canonical UUID if it is one, else unchanged.
@@ -563,7 +600,8 @@ func (s *Service) Unassign(ctx context.Context, id string) error {
 }
 
 // Assignments lists role assignments ordered by id. A non-empty principalID
-// keeps those of that principal or group (ignoring case); a non-empty scope
+// keeps those of that principal or group (ignoring case), of any issuer;
+// a non-empty scope
 // keeps those made at exactly that scope (normalised, ignoring case).
 //
 // Errors: ErrInvalid for a malformed scope.

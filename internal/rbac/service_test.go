@@ -152,6 +152,81 @@ func TestAuthorizeGroups(t *testing.T) {
 	}
 }
 
+// TestAuthorizeIssuers checks that an id names a principal or group only
+// under its issuer: the same id under another issuer (the built-in one or
+// another external one) matches nothing, for principals and groups alike.
+func TestAuthorizeIssuers(t *testing.T) {
+	const (
+		idpA = "https://idp-a.example.test/realms/apps"
+		idpB = "https://idp-b.example.test"
+	)
+	s := newService(t)
+	admin := mustAssign(t, s, Assignment{PrincipalID: "admin-oid", RoleID: KeyVaultAdministrator, Scope: "/"})
+	alice := mustAssign(t, s, Assignment{PrincipalID: "alice", Issuer: idpA, RoleID: KeyVaultCryptoUser, Scope: "/vaults/dev"})
+	admins := mustAssign(t, s, Assignment{PrincipalID: "admins", Issuer: idpA, RoleID: KeyVaultCryptoOfficer, Scope: "/vaults/dev"})
+	tests := []struct {
+		name string
+		sub  Subject
+		want string
+	}{
+		{"BuiltinAdmin", Subject{ObjectID: "admin-oid"}, admin.ID},
+		{"ExternalWithAdminID", Subject{Issuer: idpA, ObjectID: "admin-oid"}, ""},
+		{"ExternalWithAdminIDOtherCase", Subject{Issuer: idpB, ObjectID: "ADMIN-OID"}, ""},
+		{"ExternalGroupWithAdminID", Subject{Issuer: idpA, ObjectID: "x", Groups: []string{"admin-oid"}}, ""},
+		{"ExternalPrincipal", Subject{Issuer: idpA, ObjectID: "Alice"}, alice.ID},
+		{"PrincipalOfOtherIssuer", Subject{Issuer: idpB, ObjectID: "alice"}, ""},
+		{"PrincipalAsBuiltin", Subject{ObjectID: "alice"}, ""},
+		{"IssuerNotNormalised", Subject{Issuer: idpA + "/", ObjectID: "alice"}, ""},
+		{"ExternalGroup", Subject{Issuer: idpA, ObjectID: "bob", Groups: []string{"admins"}}, admins.ID},
+		{"GroupOfOtherIssuer", Subject{Issuer: idpB, ObjectID: "bob", Groups: []string{"admins"}}, ""},
+		{"GroupAsBuiltin", Subject{ObjectID: "bob", Groups: []string{"admins"}}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := allowed(t, s, tt.sub, ActionKeysSign, "/vaults/dev/keys/k")
+			if d.Allowed != (tt.want != "") || d.AssignmentID != tt.want {
+				t.Errorf("Authorize(%+v, sign) = %+v, want allowed by %q", tt.sub, d, tt.want)
+			}
+		})
+	}
+
+	// The same principal, role and scope under another issuer is another
+	// assignment; under the same issuer it is a duplicate.
+	mustAssign(t, s, Assignment{PrincipalID: "alice", Issuer: idpB, RoleID: KeyVaultCryptoUser, Scope: "/vaults/dev"})
+	mustAssign(t, s, Assignment{PrincipalID: "alice", RoleID: KeyVaultCryptoUser, Scope: "/vaults/dev"})
+	if _, err := s.Assign(t.Context(), now, Assignment{PrincipalID: "ALICE", Issuer: idpA, RoleID: KeyVaultCryptoUser, Scope: "/vaults/dev"}); !errors.Is(err, ErrConflict) {
+		t.Errorf("Assign(alice of %s again) = %v, want ErrConflict", idpA, err)
+	}
+	// Idempotent re-assignment under an id needs the same issuer.
+	if _, err := s.Assign(t.Context(), now, Assignment{ID: alice.ID, PrincipalID: "alice", Issuer: idpB, RoleID: KeyVaultCryptoUser, Scope: "/vaults/dev"}); !errors.Is(err, ErrConflict) {
+		t.Errorf("Assign(id of alice of %s, issuer %s) = %v, want ErrConflict", idpA, idpB, err)
+	}
+	if got := mustAssign(t, s, Assignment{ID: alice.ID, PrincipalID: "alice", Issuer: idpA, RoleID: KeyVaultCryptoUser, Scope: "/vaults/dev"}); got != alice {
+		t.Errorf("Assign(alice again under its id) = %+v, want %+v", got, alice)
+	}
+	list, err := s.Assignments(t.Context(), "alice", "")
+	if err != nil || len(list) != 3 {
+		t.Errorf("Assignments(alice) = %+v, %v, want the three issuers' assignments", list, err)
+	}
+}
+
+func TestAssignIssuerValidation(t *testing.T) {
+	s := newService(t)
+	for _, iss := range []string{
+		"http://idp.example.test", "idp.example.test", "https://", "https:///realms/x", "https://user@idp.example.test",
+		"https://idp.example.test/?q=1", "https://idp.example.test/#f", "https://idp.example.test/a b",
+		"https://idp.example.test/" + strings.Repeat("x", 1024), "builtin",
+	} {
+		if _, err := s.Assign(t.Context(), now, Assignment{PrincipalID: "p", Issuer: iss, RoleID: KeyVaultReader, Scope: "/"}); !errors.Is(err, ErrInvalid) {
+			t.Errorf("Assign(issuer %q) = %v, want ErrInvalid", iss, err)
+		}
+	}
+	got := mustAssign(t, s, Assignment{PrincipalID: "p", Issuer: "https://idp.example.test:8443/realms/apps", RoleID: KeyVaultReader, Scope: "/"})
+	if got.Issuer != "https://idp.example.test:8443/realms/apps" {
+		t.Errorf("Assign().Issuer = %q, want it kept", got.Issuer)
+	}
+}
+
 func TestAuthorizeNotDataActions(t *testing.T) {
 	s := newService(t)
 	r, err := s.PutCustomRole(t.Context(), now, Role{
@@ -579,6 +654,16 @@ func TestAuthorizeAllocs(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("allowing Authorize allocates %v times, want 0", allocs)
+	}
+	mustAssign(t, s, Assignment{PrincipalID: "g", Issuer: "https://idp.example.test", RoleID: KeyVaultCryptoUser, Scope: "/vaults/dev"})
+	ext := Subject{Issuer: "https://idp.example.test", ObjectID: "x", Groups: []string{"f", "g"}}
+	allocs = testing.AllocsPerRun(100, func() {
+		if d, err := s.Authorize(ctx, ext, ActionKeysSign, "/vaults/dev/keys/k"); err != nil || !d.Allowed {
+			t.Fatalf("Authorize(external group member) = %+v, %v, want allowed", d, err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("allowing Authorize of an external group member allocates %v times, want 0", allocs)
 	}
 }
 

@@ -76,12 +76,24 @@ type Role struct {
 	Created, Updated time.Time
 }
 
+// BuiltinIssuer is the Issuer of an Assignment or Subject of the built-in
+// token issuer: the empty string. The built-in issuer's iss claim varies
+// with the host a client used, so its principals are not named by that
+// claim; the token verifier tells them apart (auth.Identity.External).
+const BuiltinIssuer = ""
+
 // Assignment binds a principal or group to a role at a scope.
 type Assignment struct {
 	// ID is the assignment GUID.
 	ID string
 	// PrincipalID is the object id of a principal or a group.
 	PrincipalID string
+	// Issuer is who vouches for PrincipalID: BuiltinIssuer ("") for the
+	// built-in token issuer's principals, else the URL of the trusted
+	// external issuer whose tokens carry PrincipalID as their principal
+	// claim or in their groups claim, exactly as that issuer is configured.
+	// The assignment applies only to subjects of that issuer.
+	Issuer string
 	// RoleID is the role definition GUID.
 	RoleID string
 	// Scope is "/", "/vaults/{v}" or "/vaults/{v}/keys/{k}".
@@ -90,8 +102,14 @@ type Assignment struct {
 	Created time.Time
 }
 
-// Subject is who asks: a principal's object id and the groups it is in.
+// Subject is who asks: a principal's object id and the groups it is in,
+// both as named by the issuer of the principal's token.
 type Subject struct {
+	// Issuer is the issuer that vouches for ObjectID and Groups:
+	// BuiltinIssuer ("") for the built-in token issuer, else the external
+	// issuer's URL (the token's iss). Only assignments of that issuer
+	// apply.
+	Issuer string
 	// ObjectID is the principal's object id (oid, else sub).
 	ObjectID string
 	// Groups are the group ids from the token's group claim.

@@ -324,6 +324,9 @@ type RoleAssignment struct {
 	ID string
 	// PrincipalID is the object id of a principal or group.
 	PrincipalID string
+	// Issuer is the issuer that vouches for PrincipalID: "" for the
+	// built-in token issuer, else the URL of a trusted external issuer.
+	Issuer string
 	// RoleDefinitionID is the GUID of a built-in or custom role.
 	RoleDefinitionID string
 	// Scope is "/", "/vaults/{v}" or "/vaults/{v}/keys/{k}".

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -365,5 +366,55 @@ func TestOpenMissingBaseBucket(t *testing.T) {
 	if db, err := Open(path, WithLockTimeout(time.Second)); err == nil {
 		db.Close()
 		t.Errorf("Open(%q) without the keys bucket = nil error, want an error", path)
+	}
+}
+
+// TestRoleAssignmentIssuerOmitted checks that a built-in principal's role
+// assignment is stored without an issuer member and that a record written
+// before assignments named an issuer reads back as a built-in one.
+func TestRoleAssignmentIssuerOmitted(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keywarden.db")
+	created := time.Date(2025, 3, 14, 15, 9, 26, 535897000, time.UTC)
+	db := mustOpen(t, path)
+	builtin := store.RoleAssignment{ID: "new", PrincipalID: "oid", RoleDefinitionID: "r", Scope: "/", Created: created}
+	external := store.RoleAssignment{ID: "ext", PrincipalID: "oid", Issuer: "https://idp.example.test", RoleDefinitionID: "r", Scope: "/", Created: created}
+	if err := db.Update(t.Context(), func(tx store.Tx) error {
+		return errors.Join(tx.PutRoleAssignment(builtin), tx.PutRoleAssignment(external))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rawNew, rawExt string
+	err = b.Update(func(btx *bolt.Tx) error {
+		bk := btx.Bucket(bucketRoleAssign)
+		rawNew, rawExt = string(bk.Get([]byte("new"))), string(bk.Get([]byte("ext")))
+		return bk.Put([]byte("old"), []byte(`{"id":"old","principalId":"oid","roleDefinitionId":"r","scope":"/","created":"2025-03-14T15:09:26.535897Z"}`))
+	})
+	if err := errors.Join(err, b.Close()); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(rawNew, `"issuer"`) {
+		t.Errorf("built-in assignment record = %s, want no issuer member", rawNew)
+	}
+	if !strings.Contains(rawExt, `"issuer":"https://idp.example.test"`) {
+		t.Errorf("external assignment record = %s, want its issuer", rawExt)
+	}
+	db = mustOpen(t, path)
+	var got store.RoleAssignment
+	if err := db.View(t.Context(), func(tx store.Tx) (err error) {
+		got, err = tx.RoleAssignment("old")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := store.RoleAssignment{ID: "old", PrincipalID: "oid", RoleDefinitionID: "r", Scope: "/", Created: created}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("RoleAssignment(%q) of an old record mismatch (-want +got):\n%s", "old", diff)
 	}
 }

@@ -366,8 +366,11 @@ func (r roleDefinitionRecord) roleDefinition() store.RoleDefinition {
 
 // roleAssignmentRecord is the JSON form of store.RoleAssignment.
 type roleAssignmentRecord struct {
-	ID               string    `json:"id"`
-	PrincipalID      string    `json:"principalId"`
+	ID          string `json:"id"`
+	PrincipalID string `json:"principalId"`
+	// Issuer is omitted for the built-in issuer, so that records written
+	// before assignments named an issuer read as built-in ones.
+	Issuer           string    `json:"issuer,omitempty"`
 	RoleDefinitionID string    `json:"roleDefinitionId"`
 	Scope            string    `json:"scope"`
 	Created          time.Time `json:"created"`
@@ -377,6 +380,7 @@ func newRoleAssignmentRecord(a store.RoleAssignment) roleAssignmentRecord {
 	return roleAssignmentRecord{
 		ID:               a.ID,
 		PrincipalID:      a.PrincipalID,
+		Issuer:           a.Issuer,
 		RoleDefinitionID: a.RoleDefinitionID,
 		Scope:            a.Scope,
 		Created:          stamp(a.Created),
@@ -387,6 +391,7 @@ func (r roleAssignmentRecord) roleAssignment() store.RoleAssignment {
 	return store.RoleAssignment{
 		ID:               r.ID,
 		PrincipalID:      r.PrincipalID,
+		Issuer:           r.Issuer,
 		RoleDefinitionID: r.RoleDefinitionID,
 		Scope:            r.Scope,
 		Created:          r.Created,

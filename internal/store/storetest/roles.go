@@ -146,6 +146,10 @@ func testRoleAssignments(t *testing.T, open opener) {
 			{"VaultScope", store.RoleAssignment{
 				ID: "vault", PrincipalID: "p", RoleDefinitionID: "r", Scope: "/vaults/my-vault", Created: at(2),
 			}},
+			{"ExternalIssuer", store.RoleAssignment{
+				ID: "external", PrincipalID: "alice-oid", Issuer: "https://idp.example.test/realms/apps",
+				RoleDefinitionID: "r", Scope: "/vaults/my-vault", Created: at(2),
+			}},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -167,7 +171,7 @@ func testRoleAssignments(t *testing.T, open opener) {
 		s := newStore(t, open)
 		a := newRoleAssignment("id")
 		put(t, s, a)
-		a.Scope, a.PrincipalID = "/", "someone-else"
+		a.Scope, a.PrincipalID, a.Issuer = "/", "someone-else", "https://idp.example.test"
 		put(t, s, a)
 		var got []store.RoleAssignment
 		view(t, s, func(tx store.Tx) (err error) {

@@ -235,6 +235,7 @@ func newRoleAssignment(id string) store.RoleAssignment {
 	return store.RoleAssignment{
 		ID:               id,
 		PrincipalID:      "oid-" + id,
+		Issuer:           "https://idp.example.test/realms/" + id,
 		RoleDefinitionID: "12338af0-0e69-4776-bea7-57ae8d297424",
 		Scope:            "/vaults/v/keys/MyKey",
 		Created:          at(3),
