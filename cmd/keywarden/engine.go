@@ -113,6 +113,9 @@ func openEngine(ctx context.Context, cfg config.Config, log *slog.Logger, create
 		Backup:   root.Derive("backup"),
 		Software: software.New(rand.Reader),
 		Rand:     rand.Reader,
+		// Last use is written every 30 s (the default); a failed write is
+		// logged and retried.
+		OnLastUseError: func(err error) { log.Error("writing the last use of key versions", "err", err) },
 		OnVaultCreated: func(name string) {
 			if e.onVaultCreated != nil {
 				e.onVaultCreated(name)
@@ -237,7 +240,8 @@ func (e *engine) grantAdministrator(ctx context.Context, objectID string) error 
 }
 
 // serve runs the TLS server on ln until ctx ends, then drains in-flight
-// requests and closes the store. ready, if not nil, runs once listening.
+// requests, writes the keys' last use and closes the store. ready, if not
+// nil, runs once listening.
 func (e *engine) serve(ctx context.Context, ln net.Listener, tlsCfg *tls.Config) error {
 	h, err := e.handler()
 	if err != nil {
@@ -257,6 +261,16 @@ func (e *engine) serve(ctx context.Context, ln net.Listener, tlsCfg *tls.Config)
 		// connection's single frame writer.
 		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
 	}
+	// The last-use flusher writes every 30 s, and once more when stopped:
+	// after the server has drained its requests, before the store closes.
+	uses, stopUses := context.WithCancel(context.WithoutCancel(ctx))
+	usesDone := make(chan struct{})
+	go func() {
+		defer close(usesDone)
+		if err := e.vaults.Run(uses); err != nil {
+			e.log.Error("writing the last use of key versions at shutdown", "err", err)
+		}
+	}()
 	jobs, stopJobs := context.WithCancel(ctx)
 	jobsDone := make(chan struct{})
 	go func() {
@@ -273,6 +287,8 @@ func (e *engine) serve(ctx context.Context, ln net.Listener, tlsCfg *tls.Config)
 		err = srv.Shutdown(sctx)
 		cancel()
 	}
+	stopUses()
+	<-usesDone
 	stopJobs()
 	<-jobsDone
 	if cerr := e.close(); cerr != nil && err == nil {

@@ -25,6 +25,11 @@ type KeyAttributes struct {
 	// Exportable allows secure key release (api-version 7.3 and later; set
 	// at create or import only).
 	Exportable *bool `json:"exportable,omitempty"`
+	// LastUsed is a Keywarden extension (read-only, ignored in requests):
+	// the start of the latest minute in which the version was used for a
+	// cryptographic operation, omitted when it never was. Azure SDKs ignore
+	// it as an unknown member.
+	LastUsed *UnixTime `json:"lastUsed,omitempty"`
 }
 
 // KeyReleasePolicy is Azure's KeyReleasePolicy.
@@ -360,6 +365,7 @@ func (rq *request) attributesOut(kv vault.KeyVersion) *KeyAttributes {
 		Updated:         unixTimeOf(kv.Updated),
 		RecoverableDays: &days,
 		RecoveryLevel:   kv.RecoveryLevel,
+		LastUsed:        unixTime(kv.LastUsed),
 	}
 	if rq.apiVersion >= v7_3 || kv.Exportable {
 		exp := kv.Exportable

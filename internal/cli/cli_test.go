@@ -171,7 +171,7 @@ func newFakeVault(t *testing.T) *fakeVault {
 		case r.Method == http.MethodGet:
 			writeJSON(w, 200, map[string]any{
 				"key":        map[string]any{"kid": kid, "kty": "EC", "crv": "P-256", "x": rfcX, "y": rfcY, "key_ops": []string{"sign", "verify"}},
-				"attributes": map[string]any{"enabled": true, "created": 1893456000, "updated": 1893456000, "recoveryLevel": "Recoverable+Purgeable"},
+				"attributes": map[string]any{"enabled": true, "created": 1893456000, "updated": 1893456000, "recoveryLevel": "Recoverable+Purgeable", "lastUsed": 1893456060},
 			})
 		case r.Method == http.MethodPost && parts[len(parts)-1] == "sign":
 			var body struct{ Alg, Value string }
@@ -228,6 +228,19 @@ func TestFakeServer(t *testing.T) {
 	}
 	if got.Name != "app" || got.Version != "v1" || got.Curve != "P-256" || !got.Enabled || got.PublicKey == nil || got.PublicKey.X != rfcX {
 		t.Errorf("key show = %+v, want app v1 P-256 enabled with the RFC x", got)
+	}
+	if want := time.Date(2030, 1, 1, 0, 1, 0, 0, time.UTC); got.LastUsed == nil || !got.LastUsed.Equal(want) {
+		t.Errorf("key show lastUsed = %v, want %v", got.LastUsed, want)
+	}
+	if !strings.Contains(out, `"lastUsed": "2030-01-01T00:01:00Z"`) {
+		t.Errorf("key show -o json = %s, want lastUsed in RFC 3339", out)
+	}
+	out, _, err = run(t, nil, "key", "show", "app", "--env-file", envFile)
+	if err != nil {
+		t.Fatalf("key show error = %v", err)
+	}
+	if !strings.Contains(out, "LAST-USED") || !strings.Contains(out, "2030-01-01T00:01:00Z") {
+		t.Errorf("key show = %q, want a LAST-USED column with 2030-01-01T00:01:00Z", out)
 	}
 
 	out, _, err = run(t, nil, "key", "sign", "app", "--alg", "es256", "--digest", encodeBase64URL(make([]byte, 32)), "--env-file", envFile)

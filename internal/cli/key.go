@@ -1,12 +1,16 @@
 package cli
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
 	"github.com/spf13/cobra"
 )
@@ -70,6 +74,33 @@ func (c *keyCmd) start(cmd *cobra.Command) (printer, *azkeys.Client, error) {
 		return printer{}, nil, err
 	}
 	return printer{w: c.env.Stdout, format: format}, client, nil
+}
+
+// lastUsed returns the lastUsed attribute (integer Unix seconds, a
+// Keywarden extension of KeyAttributes) of a key bundle response, or nil
+// when the response has none, as from a server that does not record use.
+func lastUsed(resp *http.Response) *time.Time {
+	if resp == nil {
+		return nil
+	}
+	body, err := runtime.Payload(resp)
+	if err != nil {
+		return nil
+	}
+	var doc struct {
+		Attributes struct {
+			LastUsed json.Number `json:"lastUsed"`
+		} `json:"attributes"`
+	}
+	if json.Unmarshal(body, &doc) != nil || doc.Attributes.LastUsed == "" {
+		return nil
+	}
+	f, err := doc.Attributes.LastUsed.Float64()
+	if err != nil {
+		return nil
+	}
+	t := time.Unix(int64(f), 0).UTC()
+	return &t
 }
 
 // nameArg is the Args validator of commands taking one key name.
@@ -319,12 +350,16 @@ func (c *keyCmd) showCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			resp, err := client.GetKey(cmd.Context(), args[0], version, nil)
+			// azkeys drops the lastUsed attribute (a Keywarden extension):
+			// read it from the raw body of the same response.
+			var raw *http.Response
+			resp, err := client.GetKey(policy.WithCaptureResponse(cmd.Context(), &raw), args[0], version, nil)
 			if err != nil {
 				return apiError("show key "+args[0], err)
 			}
 			d := newKeyDoc(resp.KeyBundle)
-			return p.print(d, keyTable(d))
+			d.LastUsed = lastUsed(raw)
+			return p.print(d, showTable(d))
 		},
 	}
 	cmd.Flags().StringVar(&version, "version", "", "key version (default: latest)")

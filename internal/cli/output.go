@@ -70,6 +70,7 @@ type keyDoc struct {
 	Updated            *time.Time        `json:"updated,omitempty"`
 	RecoveryLevel      string            `json:"recoveryLevel,omitempty"`
 	RecoverableDays    int32             `json:"recoverableDays,omitempty"`
+	LastUsed           *time.Time        `json:"lastUsed,omitempty"`
 	Managed            bool              `json:"managed,omitempty"`
 	Tags               map[string]string `json:"tags,omitempty"`
 	PublicKey          *publicKeyDoc     `json:"publicKey,omitempty"`
@@ -265,6 +266,16 @@ func keyTable(keys ...keyDoc) func(io.Writer) {
 			row(w, d.Name, cell(d.Version), cell(d.Kty), cellSize(d), fmt.Sprint(d.Enabled),
 				cellTime(d.NotBefore), cellTime(d.Expires), cellTime(d.Created), cell(strings.Join(d.KeyOps, ",")), cellTags(d.Tags))
 		}
+	}
+}
+
+// showTable draws one key version as keyTable does, with the minute it was
+// last used (key show).
+func showTable(d keyDoc) func(io.Writer) {
+	return func(w io.Writer) {
+		row(w, "NAME", "VERSION", "KTY", "SIZE", "ENABLED", "NOT-BEFORE", "EXPIRES", "CREATED", "LAST-USED", "OPS", "TAGS")
+		row(w, d.Name, cell(d.Version), cell(d.Kty), cellSize(d), fmt.Sprint(d.Enabled),
+			cellTime(d.NotBefore), cellTime(d.Expires), cellTime(d.Created), cellTime(d.LastUsed), cell(strings.Join(d.KeyOps, ",")), cellTags(d.Tags))
 	}
 }
 

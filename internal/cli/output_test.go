@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"flag"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -106,6 +108,40 @@ func TestKeyOutput(t *testing.T) {
 	golden(t, "key.txt", render(t, formatTable, nil, keyTable(keys...)))
 	golden(t, "key-rsa.json", render(t, formatJSON, keys[0], nil))
 	golden(t, "key-ec.json", render(t, formatJSON, keys[1], nil))
+}
+
+func TestShowOutput(t *testing.T) {
+	used := newKeyDoc(testRSABundle())
+	used.LastUsed = testTime("2030-03-01T12:34:00Z")
+	golden(t, "show.txt", render(t, formatTable, nil, showTable(used)))
+	golden(t, "show-never-used.txt", render(t, formatTable, nil, showTable(newKeyDoc(testECBundle()))))
+	golden(t, "show.json", render(t, formatJSON, used, nil))
+}
+
+func TestLastUsed(t *testing.T) {
+	resp := func(body string) *http.Response {
+		return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader(body))}
+	}
+	tests := []struct {
+		name string
+		resp *http.Response
+		want *time.Time
+	}{
+		{"no response", nil, nil},
+		{"integer", resp(`{"key":{},"attributes":{"enabled":true,"lastUsed":1893456060}}`), testTime("2030-01-01T00:01:00Z")},
+		{"fraction", resp(`{"attributes":{"lastUsed":1893456060.5}}`), testTime("2030-01-01T00:01:00Z")},
+		{"absent", resp(`{"attributes":{"enabled":true}}`), nil},
+		{"not a number", resp(`{"attributes":{"lastUsed":"yesterday"}}`), nil},
+		{"not JSON", resp(`<html>`), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := lastUsed(tt.resp)
+			if (got == nil) != (tt.want == nil) || got != nil && !got.Equal(*tt.want) {
+				t.Errorf("lastUsed() = %v, want %v", got, tt.want)
+			}
+		})
+	}
 }
 
 func TestListOutput(t *testing.T) {

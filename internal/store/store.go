@@ -235,6 +235,11 @@ type Version struct {
 	ReleasePolicy *ReleasePolicy
 	// Created and Updated are the version's timestamps.
 	Created, Updated time.Time
+	// LastUsed is the start of the latest minute in which the version was
+	// used for a cryptographic operation, as last written by the vault's
+	// last-use flush; nil when never recorded. Writing it does not change
+	// Updated.
+	LastUsed *time.Time
 }
 
 // ReleasePolicy is a secure key release policy document.

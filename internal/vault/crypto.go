@@ -39,21 +39,22 @@ func checkUse(rec store.Version, op Operation, now time.Time) error {
 	return nil
 }
 
-// use looks up ref, applies the state rules for op, and returns the loaded
-// crypto handle.
-func (s *Service) use(ctx context.Context, now time.Time, ref Ref, op Operation) (string, keys.Key, error) {
+// use looks up ref, applies the state rules for op, and returns the cached
+// version with its loaded crypto handle. The caller marks the version used
+// (markUsed) once the operation succeeded.
+func (s *Service) use(ctx context.Context, now time.Time, ref Ref, op Operation) (*cachedVersion, keys.Key, error) {
 	_, _, cv, err := s.lookup(ctx, ref)
 	if err != nil {
-		return "", nil, err
+		return nil, nil, err
 	}
 	if err := checkUse(cv.rec, op, now); err != nil {
-		return "", nil, err
+		return nil, nil, err
 	}
 	h, err := s.handle(ctx, cv)
 	if err != nil {
-		return "", nil, err
+		return nil, nil, err
 	}
-	return cv.rec.ID, h, nil
+	return cv, h, nil
 }
 
 // handle returns the version's loaded key, unsealing and loading it on
@@ -90,13 +91,15 @@ func (s *Service) handle(ctx context.Context, cv *cachedVersion) (keys.Key, erro
 }
 
 // Encrypt encrypts (op OpEncrypt) or wraps (op OpWrapKey) with a key
-// version. Errors: ErrNotFound, ErrForbidden (state, key_ops), ErrInvalid
-// (algorithm, length).
+// version. Like every successful operation of this file, it marks the
+// version used in the minute of now (see FlushLastUse). Errors:
+// ErrNotFound, ErrForbidden (state, key_ops), ErrInvalid (algorithm,
+// length).
 func (s *Service) Encrypt(ctx context.Context, now time.Time, ref Ref, op Operation, in keys.CipherInput) (string, keys.CipherOutput, error) {
 	if op != OpEncrypt && op != OpWrapKey {
 		return "", keys.CipherOutput{}, fmt.Errorf("vault: Encrypt with operation %s", op)
 	}
-	id, h, err := s.use(ctx, now, ref, op)
+	cv, h, err := s.use(ctx, now, ref, op)
 	if err != nil {
 		return "", keys.CipherOutput{}, err
 	}
@@ -104,7 +107,8 @@ func (s *Service) Encrypt(ctx context.Context, now time.Time, ref Ref, op Operat
 	if err != nil {
 		return "", keys.CipherOutput{}, mapProviderErr(err)
 	}
-	return id, out, nil
+	s.markUsed(cv, now)
+	return cv.rec.ID, out, nil
 }
 
 // Decrypt decrypts (op OpDecrypt) or unwraps (op OpUnwrapKey) with a key
@@ -113,7 +117,7 @@ func (s *Service) Decrypt(ctx context.Context, now time.Time, ref Ref, op Operat
 	if op != OpDecrypt && op != OpUnwrapKey {
 		return "", secret.Bytes{}, fmt.Errorf("vault: Decrypt with operation %s", op)
 	}
-	id, h, err := s.use(ctx, now, ref, op)
+	cv, h, err := s.use(ctx, now, ref, op)
 	if err != nil {
 		return "", secret.Bytes{}, err
 	}
@@ -121,12 +125,13 @@ func (s *Service) Decrypt(ctx context.Context, now time.Time, ref Ref, op Operat
 	if err != nil {
 		return "", secret.Bytes{}, mapProviderErr(err)
 	}
-	return id, pt, nil
+	s.markUsed(cv, now)
+	return cv.rec.ID, pt, nil
 }
 
 // Sign signs a caller-computed digest. Errors: as Encrypt.
 func (s *Service) Sign(ctx context.Context, now time.Time, ref Ref, alg keys.SignatureAlgorithm, digest []byte) (string, []byte, error) {
-	id, h, err := s.use(ctx, now, ref, OpSign)
+	cv, h, err := s.use(ctx, now, ref, OpSign)
 	if err != nil {
 		return "", nil, err
 	}
@@ -134,13 +139,14 @@ func (s *Service) Sign(ctx context.Context, now time.Time, ref Ref, alg keys.Sig
 	if err != nil {
 		return "", nil, mapProviderErr(err)
 	}
-	return id, sig, nil
+	s.markUsed(cv, now)
+	return cv.rec.ID, sig, nil
 }
 
-// Verify checks a signature; an invalid signature is (id, false, nil).
-// Errors: as Encrypt.
+// Verify checks a signature; an invalid signature is (id, false, nil), and
+// marks the version used like a valid one. Errors: as Encrypt.
 func (s *Service) Verify(ctx context.Context, now time.Time, ref Ref, alg keys.SignatureAlgorithm, digest, sig []byte) (string, bool, error) {
-	id, h, err := s.use(ctx, now, ref, OpVerify)
+	cv, h, err := s.use(ctx, now, ref, OpVerify)
 	if err != nil {
 		return "", false, err
 	}
@@ -148,5 +154,6 @@ func (s *Service) Verify(ctx context.Context, now time.Time, ref Ref, alg keys.S
 	if err != nil {
 		return "", false, mapProviderErr(err)
 	}
-	return id, ok, nil
+	s.markUsed(cv, now)
+	return cv.rec.ID, ok, nil
 }

@@ -233,6 +233,7 @@ func (s *Service) toKeyVersion(v Vault, rec store.Version) (KeyVersion, error) {
 		Exportable:      rec.Exportable,
 		RecoveryLevel:   v.RecoveryLevel(),
 		RecoverableDays: v.RetentionDays,
+		LastUsed:        laterUse(rec.LastUsed, s.pendingUse(&rec)),
 	}
 	if rec.ReleasePolicy != nil {
 		kv.ReleasePolicy = &ReleasePolicy{ContentType: rec.ReleasePolicy.ContentType, Immutable: rec.ReleasePolicy.Immutable, Data: slices.Clone(rec.ReleasePolicy.Data)}
@@ -302,6 +303,7 @@ func (s *Service) lookup(ctx context.Context, ref Ref) (Vault, *cachedKey, *cach
 			return v, nil, nil, fmt.Errorf("vault: read version: %w", err)
 		}
 		cv = &cachedVersion{rec: rec}
+		cv.used.Store(max(unixMinute(rec.LastUsed), s.pendingUse(&rec)))
 		k.mu.Lock()
 		if prev := k.versions[id]; prev != nil {
 			cv = prev
@@ -314,13 +316,20 @@ func (s *Service) lookup(ctx context.Context, ref Ref) (Vault, *cachedKey, *cach
 }
 
 // GetKey returns a version of a key (the current one when ref.Version is
-// empty). Errors: ErrNotFound.
+// empty). Its LastUsed is the latest of the stored value and the uses not
+// yet written. Errors: ErrNotFound.
 func (s *Service) GetKey(ctx context.Context, now time.Time, ref Ref) (KeyVersion, error) {
 	v, _, cv, err := s.lookup(ctx, ref)
 	if err != nil {
 		return KeyVersion{}, err
 	}
-	return s.toKeyVersion(v, cv.rec)
+	kv, err := s.toKeyVersion(v, cv.rec)
+	if err != nil {
+		return KeyVersion{}, err
+	}
+	// The cached record may predate the last flush; cv.used does not.
+	kv.LastUsed = laterUse(kv.LastUsed, cv.used.Load())
+	return kv, nil
 }
 
 // UpdateKey changes a version's attributes, key_ops, tags. Key material

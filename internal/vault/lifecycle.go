@@ -150,6 +150,7 @@ func (s *Service) PurgeKey(ctx context.Context, now time.Time, vault, name strin
 	})
 	s.invalidate(vault, name)
 	if err == nil {
+		s.forgetUses(vault, name)
 		s.accessChanged()
 	}
 	return err
@@ -192,6 +193,7 @@ func (s *Service) PurgeExpired(ctx context.Context, now time.Time) (int, error) 
 		}
 		for _, name := range purged {
 			s.invalidate(v.Name, name)
+			s.forgetUses(v.Name, name)
 		}
 		if len(purged) > 0 {
 			s.accessChanged()

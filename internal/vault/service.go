@@ -59,11 +59,20 @@ type Options struct {
 	// assignments (with a deleted vault, or a purged key), so the
 	// authorizer's cache can be rebuilt.
 	OnAccessChanged func()
+	// LastUseFlushInterval is how often Run writes the versions' last-use
+	// marks to the store; zero means DefaultLastUseFlushInterval.
+	LastUseFlushInterval time.Duration
+	// OnLastUseError, when set, is called with the error of a periodic
+	// last-use flush that failed (its marks are kept and retried).
+	OnLastUseError func(error)
 }
 
 // Service implements the key vault's domain operations. It is safe for
 // concurrent use. Parsed keys and their records are cached in memory and
-// invalidated by every write to the key through this Service.
+// invalidated by every write to the key through this Service. The last use
+// of each version is kept in memory and written to the store by Run (or
+// FlushLastUse), which must run before the store is closed, or the uses of
+// the last flush interval are lost.
 type Service struct {
 	store    store.Store
 	material Sealer
@@ -77,6 +86,10 @@ type Service struct {
 	onVaultDeleted func(name string)
 	// onAccessChanged is Options.OnAccessChanged.
 	onAccessChanged func()
+	// flushEvery is Options.LastUseFlushInterval or its default.
+	flushEvery time.Duration
+	// onLastUseError is Options.OnLastUseError.
+	onLastUseError func(error)
 
 	gen   atomic.Uint64 // bumped on every invalidation
 	mu    sync.RWMutex
@@ -84,6 +97,13 @@ type Service struct {
 	vmu   sync.RWMutex
 	vault map[string]cachedVault
 	vgen  uint64 // bumped under vmu by every forgetVault
+
+	// umu guards uses: the last-use marks not yet written to the store,
+	// by usesKey. Entries outlive cache invalidation.
+	umu  sync.Mutex
+	uses map[string]*useMark
+	// flushMu serialises FlushLastUse.
+	flushMu sync.Mutex
 }
 
 // cachedVault is a vault record with its converted settings. policyErr is
@@ -100,6 +120,10 @@ func New(o Options) *Service {
 	if r == nil {
 		r = rand.Reader
 	}
+	every := o.LastUseFlushInterval
+	if every <= 0 {
+		every = DefaultLastUseFlushInterval
+	}
 	return &Service{
 		store:    o.Store,
 		material: o.Material,
@@ -109,6 +133,10 @@ func New(o Options) *Service {
 		rand:     r,
 		cache:    map[string]*cachedKey{},
 		vault:    map[string]cachedVault{},
+		uses:     map[string]*useMark{},
+
+		flushEvery:     every,
+		onLastUseError: o.OnLastUseError,
 
 		onVaultCreated:  o.OnVaultCreated,
 		onVaultDeleted:  o.OnVaultDeleted,
@@ -127,6 +155,9 @@ type cachedKey struct {
 type cachedVersion struct {
 	rec    store.Version
 	loaded atomic.Pointer[keys.Key] // set on first crypto use
+	// used is the Unix time of the start of the latest minute of use known
+	// here (stored or marked since), 0 for none; see markUsed.
+	used atomic.Int64
 }
 
 func cacheKey(vault, name string) string { return vault + "\x00" + store.Fold(name) }

@@ -151,6 +151,11 @@ type KeyVersion struct {
 	// RecoveryLevel and RecoverableDays reflect the vault's settings.
 	RecoveryLevel   string
 	RecoverableDays int
+	// LastUsed is the start of the latest minute in which the version was
+	// used for a cryptographic operation (encrypt, decrypt, wrapKey,
+	// unwrapKey, sign, verify), in UTC; nil when it never was (or only
+	// before Keywarden recorded use).
+	LastUsed *time.Time
 }
 
 // DeletedKey is the current version of a soft-deleted key with its deletion

@@ -36,6 +36,7 @@ type env struct {
 	path    string
 	ctx     context.Context
 	db      *embedded.DB
+	root    *seal.RootKey
 	changed *int // OnAccessChanged calls
 }
 
@@ -68,7 +69,7 @@ func newEnv(t testing.TB, vaults ...vault.Vault) *env {
 			t.Fatalf("EnsureVault(%v): %v", v.Name, err)
 		}
 	}
-	return &env{svc: svc, path: path, ctx: ctx, db: db, changed: changed}
+	return &env{svc: svc, path: path, ctx: ctx, db: db, root: root, changed: changed}
 }
 
 func (e *env) create(t *testing.T, name string, p vault.CreateParams) vault.KeyVersion {

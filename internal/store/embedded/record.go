@@ -168,6 +168,9 @@ type versionRecord struct {
 	ReleasePolicy *releasePolicyRecord `json:"releasePolicy,omitempty"`
 	Created       time.Time            `json:"created"`
 	Updated       time.Time            `json:"updated"`
+	// LastUsed was added within schema 1: records written before it, and
+	// versions never used, have none.
+	LastUsed *time.Time `json:"lastUsed,omitempty"`
 }
 
 // releasePolicyRecord is the JSON form of store.ReleasePolicy.
@@ -196,6 +199,7 @@ func newVersionRecord(v store.Version) versionRecord {
 		Exportable:    v.Exportable,
 		Created:       stamp(v.Created),
 		Updated:       stamp(v.Updated),
+		LastUsed:      stampPtr(v.LastUsed),
 	}
 	if p := v.ReleasePolicy; p != nil {
 		r.ReleasePolicy = &releasePolicyRecord{ContentType: p.ContentType, Immutable: p.Immutable, Data: p.Data}
@@ -222,6 +226,7 @@ func (r versionRecord) version() store.Version {
 		Exportable:    r.Exportable,
 		Created:       r.Created,
 		Updated:       r.Updated,
+		LastUsed:      r.LastUsed,
 	}
 	if p := r.ReleasePolicy; p != nil {
 		v.ReleasePolicy = &store.ReleasePolicy{ContentType: p.ContentType, Immutable: p.Immutable, Data: p.Data}

@@ -183,8 +183,9 @@ func newVersion(vault, name, id string) store.Version {
 			Immutable:   true,
 			Data:        []byte(`{"version":"1.0.0","anyOf":[]}`),
 		},
-		Created: at(1),
-		Updated: at(5),
+		Created:  at(1),
+		Updated:  at(5),
+		LastUsed: ptr(at(7)),
 	}
 }
 
