@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	p11 "github.com/miekg/pkcs11"
 
@@ -158,14 +159,27 @@ func (p *Provider) release() {
 
 // Close waits for running operations, closes the sessions and unloads the
 // module. Keys loaded from p fail with an error afterwards. Close is safe
+
+// closeWait bounds how long Close waits for borrowed sessions to return.
+const closeWait = 10 * time.Second
+
 // to call more than once.
 func (p *Provider) Close() error {
 	if !p.closed.CompareAndSwap(false, true) {
 		return nil
 	}
 	close(p.done)
+	// Wait for borrowed sessions to come back, but not forever: a module
+	// call that never returns must not hang shutdown.
+	deadline := time.NewTimer(closeWait)
+	defer deadline.Stop()
+drain:
 	for range cap(p.sem) {
-		p.sem <- struct{}{}
+		select {
+		case p.sem <- struct{}{}:
+		case <-deadline.C:
+			break drain
+		}
 	}
 	p.release()
 	return nil
