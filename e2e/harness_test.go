@@ -61,11 +61,11 @@ type server struct {
 	// metricsPort serves /metrics, /healthz and /readyz (plain HTTP).
 	metricsPort int
 	cmd         *exec.Cmd
-	env     map[string]string
-	logMu   sync.Mutex
-	banner  strings.Builder // stdout
-	log     strings.Builder // stderr: the structured logs
-	done    chan struct{}
+	env         map[string]string
+	logMu       sync.Mutex
+	banner      strings.Builder // stdout
+	log         strings.Builder // stderr: the structured logs
+	done        chan struct{}
 }
 
 // freePort returns a TCP port that was free a moment ago.
