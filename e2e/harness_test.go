@@ -93,7 +93,7 @@ func startDev(t *testing.T, dataDir string, port int, extra ...string) *server {
 	args := append([]string{"dev", "--data-dir", dataDir, "--listen", fmt.Sprintf("127.0.0.1:%d", port)}, extra...)
 	s.cmd = exec.Command(binary, args...)
 	s.metricsPort = freePort(t)
-	s.cmd.Env = append(os.Environ(), "KEYWARDEN_LOG_LEVEL=info", fmt.Sprintf("KEYWARDEN_METRICS_LISTEN=127.0.0.1:%d", s.metricsPort))
+	s.cmd.Env = append(os.Environ(), "KEYWARDEN_LOG_LEVEL=debug", fmt.Sprintf("KEYWARDEN_METRICS_LISTEN=127.0.0.1:%d", s.metricsPort))
 	out, err := s.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -286,7 +286,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.dispatch(rq)
 	s.finish(rq, start)
 
-	if !s.log.Enabled(r.Context(), slog.LevelInfo) {
+	// Every request is in the audit trail; the operational log repeats it
+	// at debug level, and at warn level for server errors.
+	level := slog.LevelDebug
+	if rw.status >= 500 {
+		level = slog.LevelWarn
+	}
+	if !s.log.Enabled(r.Context(), level) {
 		return
 	}
 	attrs := []slog.Attr{
@@ -306,7 +312,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rq.denial != "" {
 		attrs = append(attrs, slog.String("denial", rq.denial))
 	}
-	s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+	s.log.LogAttrs(r.Context(), level, "request", attrs...)
 }
 
 // dispatch chooses between the authority endpoints and the vault routes.

@@ -232,7 +232,7 @@ func TestHealthz(t *testing.T) {
 func TestRequestLog(t *testing.T) {
 	var buf strings.Builder
 	s, _ := newTestServer(t)
-	s.log = slog.New(slog.NewJSONHandler(&buf, nil))
+	s.log = slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	w := do(s, "POST", namedHost, "/keys/k1//sign?api-version=7.5&sig=SECRETQUERY", namedToken, `{"alg":"RS256","value":"AAAA"}`)
 	var rec map[string]any
 	if err := json.Unmarshal([]byte(buf.String()), &rec); err != nil {

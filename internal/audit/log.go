@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"crypto/ecdsa"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -110,16 +111,24 @@ type Log struct {
 	now    func() time.Time
 	log    *slog.Logger
 
-	mu       sync.Mutex
-	cond     *sync.Cond
-	seq      uint64
-	prev     [chainSize]byte
-	digest   hash.Hash // lines since the last checkpoint
-	sinceCk  int
-	lastCk   time.Time
-	pending  []chunk
-	queued   uint64 // generation of the last queued line
-	done     uint64 // generation of the last durable line
+	mu      sync.Mutex
+	cond    *sync.Cond
+	seq     uint64
+	prev    [chainSize]byte
+	digest  hash.Hash // lines since the last checkpoint
+	hm      hash.Hash // the chain MAC, reused under mu
+	sinceCk int
+	lastCk  time.Time
+	pending []chunk
+	queued  uint64 // generation of the last queued line
+	written uint64 // generation of the last line written to the file
+	done    uint64 // generation of the last durable (fsynced) line
+	// syncWanted asks the next flush to fsync: a durable writer waits.
+	syncWanted bool
+	// unsynced counts bytes written to the current file since its last
+	// fsync; lastSync is when that fsync happened.
+	unsynced int64
+	lastSync time.Time
 	flushing bool
 	failed   error   // sticky until a retry succeeds
 	retained []chunk // chained lines not written when failed was set
@@ -239,6 +248,23 @@ func (l *Log) Ready() error {
 // (wrapping ErrUnavailable, or ErrClosed) means the record is not in the
 // log: the request it describes must be refused.
 func (l *Log) Write(ctx context.Context, r Record) error {
+	return l.write(ctx, r, true)
+}
+
+// Append chains r and returns once it is written to the file, without
+// waiting for an fsync: the record survives a crash of the process (it is
+// in the kernel's page cache) and is fsynced within SyncInterval, or sooner
+// by the next Write. It suits requests that changed nothing stored
+// (reads, cryptographic operations, refusals). Errors are as Write's.
+func (l *Log) Append(ctx context.Context, r Record) error {
+	return l.write(ctx, r, false)
+}
+
+// SyncInterval bounds how long a record written by Append may wait for
+// its fsync.
+const SyncInterval = 100 * time.Millisecond
+
+func (l *Log) write(ctx context.Context, r Record, durable bool) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
@@ -262,7 +288,28 @@ func (l *Log) Write(ctx context.Context, r Record) error {
 			return err
 		}
 	}
+	if !durable {
+		return l.waitWrittenLocked(l.queued)
+	}
 	return l.waitLocked(l.queued)
+}
+
+// waitWrittenLocked returns once generation gen is written to the file
+// (not necessarily fsynced), flushing when no one else is.
+func (l *Log) waitWrittenLocked(gen uint64) error {
+	for {
+		if l.written >= gen {
+			return nil
+		}
+		if l.failed != nil {
+			return fmt.Errorf("%w: %v", ErrUnavailable, l.failed)
+		}
+		if !l.flushing {
+			l.flushLocked()
+			continue
+		}
+		l.cond.Wait()
+	}
 }
 
 // Stats are counters of a Log.
@@ -338,7 +385,14 @@ func (l *Log) appendLocked(e *Event) error {
 		}
 		line = appendField(line, signatureField, sig)
 	}
-	c := mac(l.mac, l.prev, line)
+	if l.hm == nil {
+		l.hm = hmac.New(sha256.New, l.mac)
+	}
+	l.hm.Reset()
+	l.hm.Write(l.prev[:])
+	l.hm.Write(line)
+	var c [chainSize]byte
+	l.hm.Sum(c[:0])
 	line = appendField(line, chainField, hex.EncodeToString(c[:]))
 	line = append(line, '\n')
 	l.seq, l.prev = e.Seq, c
@@ -393,6 +447,7 @@ func (l *Log) waitLocked(gen uint64) error {
 		if l.failed != nil {
 			return fmt.Errorf("%w: %v", ErrUnavailable, l.failed)
 		}
+		l.syncWanted = true
 		if !l.flushing {
 			l.flushLocked()
 			continue
@@ -401,19 +456,25 @@ func (l *Log) waitLocked(gen uint64) error {
 	}
 }
 
-// flushLocked writes every queued line: it releases the lock during I/O.
+// flushLocked writes every queued line, with an fsync when a durable
+// writer waits: it releases the lock during I/O.
 func (l *Log) flushLocked() {
-	batch, gen := l.pending, l.queued
+	batch, gen, sync := l.pending, l.queued, l.syncWanted
 	l.pending = nil
+	l.syncWanted = false
 	l.flushing = true
 	l.mu.Unlock()
-	n, err := l.writeBatch(batch)
+	n, err := l.writeBatch(batch, sync)
 	l.mu.Lock()
 	l.flushing = false
 	if err != nil {
 		l.failLocked(batch[n:], err)
 	} else {
-		l.done = gen
+		l.written = gen
+		if sync {
+			l.done = gen
+			l.lastSync = l.now()
+		}
 		l.toSinks(batch)
 	}
 	l.cond.Broadcast()
@@ -461,7 +522,7 @@ func (l *Log) recoverLocked() bool {
 			batch = append([]chunk{{newFile: filepath.Join(l.opts.Dir, name)}}, batch...)
 		}
 	}
-	n, err := l.writeBatch(batch)
+	n, err := l.writeBatch(batch, true)
 	l.mu.Lock()
 	l.flushing = false
 	defer l.cond.Broadcast()
@@ -471,7 +532,7 @@ func (l *Log) recoverLocked() bool {
 	}
 	l.log.Info("audit log recovered", "records_written", countLines(batch))
 	l.failed = nil
-	l.done = l.queued
+	l.done, l.written = l.queued, l.queued
 	l.toSinks(batch)
 	return true
 }
@@ -505,8 +566,9 @@ func (l *Log) reopen() error {
 
 // writeBatch writes chunks in order, syncing before leaving a file and at
 // the end. n is the index of the first chunk not durably written.
-func (l *Log) writeBatch(batch []chunk) (n int, err error) {
-	var written int64
+func (l *Log) writeBatch(batch []chunk, sync bool) (n int, err error) {
+	written := l.unsynced
+	l.unsynced = 0
 	for i, c := range batch {
 		if c.newFile != "" {
 			if l.f != nil {
@@ -543,6 +605,10 @@ func (l *Log) writeBatch(batch []chunk) (n int, err error) {
 		written += int64(len(c.lines))
 	}
 	if l.f != nil && written > 0 {
+		if !sync {
+			l.unsynced = written
+			return len(batch), nil
+		}
 		if err := l.f.Sync(); err != nil {
 			return n, err
 		}
@@ -590,7 +656,7 @@ func (l *Log) runSinks() {
 // file sink, until Close.
 func (l *Log) tick() {
 	defer close(l.tickDone)
-	period := min(l.opts.CheckpointInterval, retryInterval)
+	period := min(l.opts.CheckpointInterval, retryInterval, SyncInterval)
 	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
@@ -611,6 +677,8 @@ func (l *Log) tick() {
 			if l.checkpointLocked(now, ReasonPeriodic) == nil {
 				l.waitLocked(l.queued)
 			}
+		case l.written > l.done && now.Sub(l.lastSync) >= SyncInterval:
+			l.waitLocked(l.written)
 		}
 		l.mu.Unlock()
 	}

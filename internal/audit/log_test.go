@@ -488,3 +488,52 @@ func BenchmarkWriteSerial(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }
+
+// syncCounter counts fsyncs of the audit file.
+type syncCounter struct {
+	*os.File
+	n *atomic.Int64
+}
+
+func (f syncCounter) Sync() error { f.n.Add(1); return f.File.Sync() }
+
+// TestAppendDefersTheFsync checks that Append writes without an fsync of
+// its own, that Write fsyncs what Append wrote before it, and that the log
+// verifies.
+func TestAppendDefersTheFsync(t *testing.T) {
+	e := newEnv(t)
+	var syncs atomic.Int64
+	l := e.open(t, func(o *Options) {
+		o.OpenFile = func(path string) (File, error) {
+			f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+			if err != nil {
+				return nil, err
+			}
+			return syncCounter{f, &syncs}, nil
+		}
+	})
+	before := syncs.Load()
+	for i := range 20 {
+		if err := l.Append(context.Background(), rec(i)); err != nil {
+			t.Fatalf("Append(%d): %v", i, err)
+		}
+	}
+	files, _ := LogFiles(e.dir)
+	raw, _ := os.ReadFile(files[len(files)-1])
+	if !strings.Contains(string(raw), `"req-19"`) {
+		t.Errorf("Append returned before its record was written to the file")
+	}
+	if got := syncs.Load() - before; got > 2 {
+		t.Errorf("20 Appends made %d fsyncs, want them deferred (at most the ticker's)", got)
+	}
+	if err := l.Write(context.Background(), rec(20)); err != nil {
+		t.Fatal(err)
+	}
+	if syncs.Load() == before {
+		t.Errorf("Write made no fsync")
+	}
+	l.Close()
+	if _, err := e.verify(t); err != nil {
+		t.Errorf("Verify after Appends: %v", err)
+	}
+}
