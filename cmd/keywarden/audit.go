@@ -72,14 +72,17 @@ func (a auditor) Record(ctx context.Context, i api.RequestInfo) error {
 	})
 }
 
-// close closes the audit log and the store, the audit log last but one so
-// that it records every request the store served.
+// close closes the audit log, the store and the HSM, the audit log last
+// but two so that it records every request the store served.
 func (e *engine) close() error {
 	var errs []error
 	if e.audit != nil {
 		errs = append(errs, e.audit.Close())
 	}
 	errs = append(errs, e.store.Close())
+	if e.hsm != nil {
+		errs = append(errs, e.hsm.Close())
+	}
 	return errors.Join(errs...)
 }
 

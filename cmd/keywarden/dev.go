@@ -27,6 +27,7 @@ func newDevCommand() *cobra.Command {
 	c := config.Defaults()
 	var retention int
 	var purgeProtection bool
+	var module string
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Start a development server with a local CA, a premium vault named dev and an administrator",
@@ -36,7 +37,13 @@ On first start it creates the data directory with a root key, a local CA and
 server certificate, a premium vault named "dev" served at the bare origin and
 at dev.<dns-suffix>, and a service principal with the administrator role. It
 writes <data-dir>/dev.env with the connection settings at every start.
-Restarting on the same data directory keeps every key and credential.`,
+Restarting on the same data directory keeps every key and credential.
+
+Where SoftHSM2 is installed (` + installSoftHSM + `), dev also creates its own
+token "keywarden-dev" in <data-dir>/softhsm, with random PINs kept there in
+files (a development convenience), and serves HSM-protected keys (RSA-HSM,
+EC-HSM, and oct-HSM in managedhsm vaults) from it; they survive restarts.
+Without it, dev serves software keys only and refuses -HSM key types.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c.Vaults = []config.Vault{{Name: devVault, SKU: "premium", RetentionDays: retention, PurgeProtection: purgeProtection}}
@@ -44,7 +51,7 @@ Restarting on the same data directory keeps every key and credential.`,
 			if err := overrideFromEnv(&c); err != nil {
 				return err
 			}
-			return runDev(cmd.Context(), c, cmd.OutOrStdout())
+			return runDev(cmd.Context(), c, module, cmd.OutOrStdout())
 		},
 	}
 	f := cmd.Flags()
@@ -53,6 +60,7 @@ Restarting on the same data directory keeps every key and credential.`,
 	f.StringVar(&c.DNSSuffix, "dns-suffix", c.DNSSuffix, "parent domain of vault hosts ({vault}.{suffix})")
 	f.IntVar(&retention, "retention-days", 90, "soft-delete retention of the dev vault (7-90, fixed after creation)")
 	f.BoolVar(&purgeProtection, "purge-protection", false, "turn on purge protection for the dev vault (cannot be turned off)")
+	f.StringVar(&module, "pkcs11-module", "", `PKCS#11 module of HSM keys, with a SoftHSM2 token dev creates in <data-dir>/softhsm (default: the installed SoftHSM2 module; "off": software keys only)`)
 	return cmd
 }
 
@@ -78,7 +86,7 @@ type devCredentials struct {
 	ClientSecret string `json:"clientSecret"`
 }
 
-func runDev(ctx context.Context, c config.Config, out io.Writer) error {
+func runDev(ctx context.Context, c config.Config, module string, out io.Writer) error {
 	abs, err := filepath.Abs(c.DataDir)
 	if err != nil {
 		return err
@@ -94,9 +102,18 @@ func runDev(ctx context.Context, c config.Config, out io.Writer) error {
 	}
 	log, flush := newLogger(c)
 	defer flush()
+	hsm, err := prepareDevHSM(abs, module, realHostTools())
+	if err != nil {
+		return err
+	}
+	c.HSM = hsm.cfg
 	e, err := openEngine(ctx, c, log, true)
 	if err != nil {
 		return err
+	}
+	if err := hsm.markSetUp(); err != nil {
+		e.close()
+		return fmt.Errorf("dev HSM: %w", err)
 	}
 	creds, err := e.devPrincipal(ctx)
 	if err != nil {
@@ -162,7 +179,7 @@ func runDev(ctx context.Context, c config.Config, out io.Writer) error {
 		e.close()
 		return fmt.Errorf("dev.env: %w", err)
 	}
-	printBanner(out, bare, devVault+"."+c.DNSSuffix+":"+port, e.tenant, creds, ca.CertPath(), envPath)
+	printBanner(out, bare, devVault+"."+c.DNSSuffix+":"+port, e.tenant, creds, ca.CertPath(), envPath, hsm.bannerLine())
 	return e.serve(ctx, ln, tlsConfig(certs.GetCertificate))
 }
 
@@ -221,7 +238,7 @@ func writeFile0600(path, content string) error {
 	return os.Rename(tmp, path)
 }
 
-func printBanner(out io.Writer, bare, named, tenant string, creds devCredentials, caPath, envPath string) {
+func printBanner(out io.Writer, bare, named, tenant string, creds devCredentials, caPath, envPath, hsm string) {
 	fmt.Fprintf(out, `Keywarden dev server (keys API of Azure Key Vault; not secrets or certificates)
 
   vault "dev"       %[1]s  (also https://%[2]s — add "127.0.0.1 %[3]s" to /etc/hosts)
@@ -232,6 +249,8 @@ func printBanner(out io.Writer, bare, named, tenant string, creds devCredentials
   CA certificate    %[7]s
   settings          %[8]s  (source it, or point SSL_CERT_FILE at the CA)
 
+%[9]s
+
 Go:
   cred, _ := azidentity.NewClientSecretCredential(os.Getenv("AZURE_TENANT_ID"), os.Getenv("AZURE_CLIENT_ID"),
       os.Getenv("AZURE_CLIENT_SECRET"), &azidentity.ClientSecretCredentialOptions{DisableInstanceDiscovery: true,
@@ -239,5 +258,5 @@ Go:
   client, _ := azkeys.NewClient(os.Getenv("KEYWARDEN_VAULT_URL"), cred,
       &azkeys.ClientOptions{DisableChallengeResourceVerification: true})
 
-`, bare, named, strings.Split(named, ":")[0], tenant, creds.ClientID, creds.ClientSecret, caPath, envPath)
+`, bare, named, strings.Split(named, ":")[0], tenant, creds.ClientID, creds.ClientSecret, caPath, envPath, hsm)
 }

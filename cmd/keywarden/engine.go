@@ -22,6 +22,8 @@ import (
 	"github.com/keywarden/keywarden/internal/audit"
 	"github.com/keywarden/keywarden/internal/auth"
 	"github.com/keywarden/keywarden/internal/config"
+	"github.com/keywarden/keywarden/internal/keys"
+	"github.com/keywarden/keywarden/internal/keys/pkcs11"
 	"github.com/keywarden/keywarden/internal/keys/software"
 	"github.com/keywarden/keywarden/internal/logbuf"
 	"github.com/keywarden/keywarden/internal/rbac"
@@ -37,6 +39,7 @@ type engine struct {
 	log      *slog.Logger
 	root     *seal.RootKey
 	store    *embedded.DB
+	hsm      *pkcs11.Provider // nil without an HSM
 	issuer   *auth.Issuer
 	verifier *auth.Verifier
 	rbac     *rbac.Service
@@ -107,12 +110,24 @@ func openEngine(ctx context.Context, cfg config.Config, log *slog.Logger, create
 		return nil, fmt.Errorf("token verifier: %w", err)
 	}
 	e.rbac = rbac.New(db)
+	if e.hsm, err = openHSM(cfg.HSM, os.Getenv, log); err != nil {
+		e.close()
+		return nil, err
+	}
+	var hsm keys.Provider // a nil *pkcs11.Provider must stay a nil interface
+	if e.hsm != nil {
+		hsm = e.hsm
+	}
 	e.vaults = vault.New(vault.Options{
 		Store:    db,
 		Material: root.Derive("material"),
 		Backup:   root.Derive("backup"),
 		Software: software.New(rand.Reader),
+		HSM:      hsm,
 		Rand:     rand.Reader,
+		OnDestroyError: func(err error) {
+			log.Error("a purged key's HSM objects could not be destroyed; remove them from the token", "err", err)
+		},
 		// Last use is written every 30 s (the default); a failed write is
 		// logged and retried.
 		OnLastUseError: func(err error) { log.Error("writing the last use of key versions", "err", err) },

@@ -1,5 +1,6 @@
 // Command keywarden is the Keywarden key vault: the server (`dev`, `server`,
-// `init`) and the client commands (`key`, `vault`, `bench`).
+// `init`), local tools (`audit`, `hsm`) and the client commands (`key`,
+// `vault`, `bench`).
 //
 // main only wires: flags → config → dependencies → run. Every rule lives in
 // the internal packages.
@@ -31,7 +32,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: false,
 	}
-	root.AddCommand(newDevCommand(), newServerCommand(), newInitCommand(), newAuditCommand(), &cobra.Command{
+	root.AddCommand(newDevCommand(), newServerCommand(), newInitCommand(), newAuditCommand(), newHSMCommand(), &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
 		Run: func(cmd *cobra.Command, _ []string) {

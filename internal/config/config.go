@@ -2,8 +2,9 @@
 // JSON file and KEYWARDEN_* environment overrides.
 //
 // Secrets are never inline: the root key and the TLS private key are given
-// as file paths. Other packages receive their part of Config from cmd and
-// never read files or the environment themselves.
+// as file paths, the HSM PINs as file paths or environment variable names.
+// Other packages receive their part of Config from cmd and never read files
+// or the environment themselves.
 package config
 
 import (
@@ -72,6 +73,8 @@ type Config struct {
 	// Alerts configures the built-in alert engine; zero values take the
 	// defaults.
 	Alerts Alerts `json:"alerts"`
+	// HSM selects the PKCS#11 token of HSM-protected keys; empty: none.
+	HSM HSM `json:"hsm"`
 }
 
 // Metrics configures the plain-HTTP observability listener.
@@ -301,6 +304,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		}
 	}
 	c.Audit.applyEnv(getenv)
+	c.HSM.applyEnv(getenv)
 	if v := getenv("KEYWARDEN_PUBLIC_PORT"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
@@ -405,6 +409,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: maxBodyBytes %d is too small", c.MaxBodyBytes)
 	}
 	if err := c.Metrics.validate(c.Listen); err != nil {
+		return err
+	}
+	if err := c.HSM.validate(); err != nil {
 		return err
 	}
 	return c.Alerts.validate()

@@ -168,6 +168,16 @@ type Provider interface {
 	Load(ctx context.Context, m Material) (Key, error)
 }
 
+// Destroyer is an optional capability of a Provider whose keys live
+// outside the stored Material, in an HSM: Destroy removes the key objects
+// that m refers to, for good. Destroying objects that are already gone is
+// not an error. Keys loaded from m fail afterwards. Errors:
+// ErrUnavailable (wrapped) when the provider cannot be reached, ErrCorrupt
+// (wrapped) for Material that is not the provider's.
+type Destroyer interface {
+	Destroy(ctx context.Context, m Material) error
+}
+
 // Key is a loaded key version, usable for cryptographic operations. Digest
 // and length validation happen here and fail with *InputError.
 type Key interface {

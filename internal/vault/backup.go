@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/keywarden/keywarden/internal/keys"
 	"github.com/keywarden/keywarden/internal/store"
 )
 
@@ -74,7 +75,10 @@ func vaultClass(v Vault) string {
 }
 
 // BackupKey returns a sealed blob holding every version of a key, its
-// attributes, tags and rotation policy. Errors: ErrNotFound.
+// attributes, tags and rotation policy. Keys with an HSM-protected version
+// are refused: their material is a reference to a token object, and a
+// backup of HSM keys wrapped inside the HSM is not implemented yet.
+// Errors: ErrNotFound, ErrInvalid (HSM key).
 func (s *Service) BackupKey(ctx context.Context, vault, name string) ([]byte, error) {
 	v, _, _, err := s.lookup(ctx, Ref{Vault: vault, Name: name})
 	if err != nil {
@@ -96,6 +100,11 @@ func (s *Service) BackupKey(ctx context.Context, vault, name string) ([]byte, er
 		vs, err := tx.Versions(vault, name, store.Page{})
 		if err != nil {
 			return err
+		}
+		for _, rec := range vs {
+			if keys.Protection(rec.Protection) == keys.HSM {
+				return errHSMBackup
+			}
 		}
 		for _, rec := range vs {
 			priv, err := s.material.Open(rec.SealedPrivate, materialAAD(vault, rec.Name, rec.ID))
@@ -131,6 +140,8 @@ func (s *Service) BackupKey(ctx context.Context, vault, name string) ([]byte, er
 	}
 	return append([]byte(backupMagic), sealed...), nil
 }
+
+var errHSMBackup = &Error{Kind: ErrInvalid, Msg: "Backup of HSM-protected keys is not supported yet."}
 
 var errBadBackup = &Error{Kind: ErrInvalid, Msg: "Backup blob is corrupt, was altered, or was not made by this deployment."}
 

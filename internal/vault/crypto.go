@@ -64,7 +64,7 @@ func (s *Service) handle(ctx context.Context, cv *cachedVersion) (keys.Key, erro
 		return *h, nil
 	}
 	rec := cv.rec
-	spec := keys.Spec{Type: keys.Type(rec.Type), Size: rec.Size, Curve: keys.Curve(rec.Curve), Protection: keys.Protection(rec.Protection)}
+	spec := s.specOf(rec)
 	priv, err := s.material.Open(rec.SealedPrivate, materialAAD(rec.Vault, rec.Name, rec.ID))
 	if err != nil {
 		return nil, fmt.Errorf("vault: unseal %s/%s: %w", rec.Name, rec.ID, err)

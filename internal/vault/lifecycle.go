@@ -123,8 +123,9 @@ func (s *Service) RecoverKey(ctx context.Context, now time.Time, vault, name str
 	return s.toKeyVersion(fromStoreVault(sv), cur)
 }
 
-// PurgeKey permanently removes a soft-deleted key. With purge protection on
-// it is refused until the scheduled purge date. Errors: ErrNotFound,
+// PurgeKey permanently removes a soft-deleted key and, after the commit,
+// the HSM objects of its versions (see destroyHSM). With purge protection
+// on it is refused until the scheduled purge date. Errors: ErrNotFound,
 // ErrForbidden.
 func (s *Service) PurgeKey(ctx context.Context, now time.Time, vault, name string) error {
 	sv, err := s.storeVault(ctx, vault)
@@ -134,6 +135,7 @@ func (s *Service) PurgeKey(ctx context.Context, now time.Time, vault, name strin
 	if validateName(name) != nil {
 		return deletedKeyNotFound(name)
 	}
+	var doomed []store.Version
 	err = s.store.Update(ctx, func(tx store.Tx) error {
 		k, _, err := s.deleted(tx, vault, name)
 		if err != nil {
@@ -142,12 +144,18 @@ func (s *Service) PurgeKey(ctx context.Context, now time.Time, vault, name strin
 		if sv.PurgeProtection && now.Before(k.Deleted.ScheduledPurge) {
 			return newErr(ErrForbidden, "PurgeProtected", "Operation \"purge\" is not allowed because purge protection is enabled for this vault. Key Vault service will automatically purge it after the retention period has passed.")
 		}
+		if doomed, err = hsmVersions(tx, vault, k.Name); err != nil {
+			return err
+		}
 		if err := tx.DeleteKey(vault, name); err != nil {
 			return err
 		}
 		_, err = deleteAssignmentsUnder(tx, "/vaults/"+vault+"/keys/"+name)
 		return err
 	})
+	if err == nil {
+		s.destroyHSM(ctx, doomed)
+	}
 	s.invalidate(vault, name)
 	if err == nil {
 		s.forgetUses(vault, name)
@@ -168,14 +176,20 @@ func (s *Service) PurgeExpired(ctx context.Context, now time.Time) (int, error) 
 	var errs []error
 	for _, v := range vs {
 		var purged []string
+		var doomed []store.Version
 		err := s.store.Update(ctx, func(tx store.Tx) error {
-			purged = purged[:0]
+			purged, doomed = purged[:0], doomed[:0]
 			ks, err := tx.Keys(v.Name, true, store.Page{})
 			if err != nil {
 				return err
 			}
 			for _, k := range ks {
 				if k.Deleted != nil && !now.Before(k.Deleted.ScheduledPurge) {
+					hv, err := hsmVersions(tx, v.Name, k.Name)
+					if err != nil {
+						return err
+					}
+					doomed = append(doomed, hv...)
 					if err := tx.DeleteKey(v.Name, k.Name); err != nil {
 						return err
 					}
@@ -191,6 +205,7 @@ func (s *Service) PurgeExpired(ctx context.Context, now time.Time) (int, error) 
 			errs = append(errs, fmt.Errorf("vault %s: %w", v.Name, err))
 			continue
 		}
+		s.destroyHSM(ctx, doomed)
 		for _, name := range purged {
 			s.invalidate(v.Name, name)
 			s.forgetUses(v.Name, name)

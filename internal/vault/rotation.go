@@ -12,8 +12,14 @@ import (
 	"github.com/keywarden/keywarden/internal/store"
 )
 
+// specOf returns the spec of a stored version; an HSM key's Owner is its
+// vault (see validateSpec).
 func (s *Service) specOf(rec store.Version) keys.Spec {
-	return keys.Spec{Type: keys.Type(rec.Type), Size: rec.Size, Curve: keys.Curve(rec.Curve), Protection: keys.Protection(rec.Protection)}
+	spec := keys.Spec{Type: keys.Type(rec.Type), Size: rec.Size, Curve: keys.Curve(rec.Curve), Protection: keys.Protection(rec.Protection)}
+	if spec.Protection == keys.HSM {
+		spec.Owner = rec.Vault
+	}
+	return spec
 }
 
 // RotateKey makes a new current version of a key with the same type, size

@@ -42,8 +42,14 @@ type Options struct {
 	Backup Sealer
 	// Software is the software key provider.
 	Software keys.Provider
-	// HSM is the HSM key provider, or nil when none is configured.
+	// HSM is the HSM key provider, or nil when none is configured. If it
+	// implements keys.Destroyer, purge destroys the token objects of every
+	// purged version.
 	HSM keys.Provider
+	// OnDestroyError, when set, is called with each failure to destroy a
+	// purged version's HSM objects (the purge itself has succeeded and is
+	// not undone), so that the operator can remove them.
+	OnDestroyError func(error)
 	// Rand is the randomness source; nil means crypto/rand.Reader.
 	Rand io.Reader
 	// OnVaultCreated, when set, is called with the name of each vault
@@ -82,6 +88,8 @@ type Service struct {
 	rand     io.Reader
 	// onVaultCreated is Options.OnVaultCreated.
 	onVaultCreated func(name string)
+	// onDestroyError is Options.OnDestroyError.
+	onDestroyError func(error)
 	// onVaultDeleted is Options.OnVaultDeleted.
 	onVaultDeleted func(name string)
 	// onAccessChanged is Options.OnAccessChanged.
@@ -141,6 +149,7 @@ func New(o Options) *Service {
 		onVaultCreated:  o.OnVaultCreated,
 		onVaultDeleted:  o.OnVaultDeleted,
 		onAccessChanged: o.OnAccessChanged,
+		onDestroyError:  o.OnDestroyError,
 	}
 }
 

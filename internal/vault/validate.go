@@ -85,8 +85,8 @@ func validateOps(ops []Operation) error {
 }
 
 // validateSpec normalises and checks a key spec for a vault. It fills
-// defaults (RSA 2048, P-256) and turns software requests into HSM ones in a
-// managedhsm vault.
+// defaults (RSA 2048, P-256), turns software requests into HSM ones in a
+// managedhsm vault, and makes the vault the Owner of HSM keys.
 func (s *Service) validateSpec(v Vault, spec keys.Spec, generating bool) (keys.Spec, error) {
 	if v.SKU == ManagedHSM {
 		spec.Protection = keys.HSM
@@ -133,6 +133,9 @@ func (s *Service) validateSpec(v Vault, spec keys.Spec, generating bool) (keys.S
 		if s.hsm == nil {
 			return spec, newErr(ErrInvalid, "KeyTypeNotSupported", "HSM-protected keys (%s) are not available: this server has no PKCS#11 provider configured.", kty)
 		}
+		// HSM objects are namespaced by vault: the provider labels them
+		// with the owner and checks it on every load.
+		spec.Owner = v.Name
 	}
 	return spec, nil
 }

@@ -37,3 +37,6 @@ func (p *Provider) Import(ctx context.Context, spec keys.Spec, private any) (key
 func (p *Provider) Load(ctx context.Context, m keys.Material) (keys.Key, error) {
 	return nil, ErrNoCgo
 }
+
+// Destroy fails with ErrNoCgo.
+func (p *Provider) Destroy(ctx context.Context, m keys.Material) error { return ErrNoCgo }
