@@ -58,9 +58,17 @@ type auditor struct{ l *audit.Log }
 // Ready implements api.Auditor.
 func (a auditor) Ready() error { return a.l.Ready() }
 
-// Record implements api.Auditor.
+// Record implements api.Auditor. The record of a request that changed
+// stored state is fsynced before the response; the others (reads,
+// cryptographic operations, token requests, refusals) are written to the
+// file before the response and fsynced within audit.SyncInterval, so a
+// crash of the process loses none and only a crash of the machine could.
 func (a auditor) Record(ctx context.Context, i api.RequestInfo) error {
-	return a.l.Write(ctx, audit.Record{
+	write := a.l.Append
+	if changesState(i) {
+		write = a.l.Write
+	}
+	return write(ctx, audit.Record{
 		Time: i.Time, RequestID: i.RequestID, CorrelationID: i.CorrelationID,
 		OperationName: i.OperationName, OperationVersion: i.OperationVersion,
 		Method: i.Method, RequestURI: i.RequestURI,
@@ -70,6 +78,23 @@ func (a auditor) Record(ctx context.Context, i api.RequestInfo) error {
 		ObjectID: i.ObjectID, AppID: i.AppID, TenantID: i.TenantID, Issuer: i.Issuer,
 		AssignmentID: i.AssignmentID, UserAgent: i.UserAgent, ID: i.ID,
 	})
+}
+
+// readOnlyOperations change nothing stored whatever their method.
+var readOnlyOperations = map[string]bool{
+	"KeyEncrypt": true, "KeyDecrypt": true, "KeyWrap": true, "KeyUnwrap": true,
+	"KeySign": true, "KeyVerify": true, "GetRandomBytes": true, "KeyRelease": true,
+	"Authentication": true,
+}
+
+// changesState reports whether a request may have changed stored state:
+// a successful request with a writing method that is not a cryptographic
+// operation or a token request.
+func changesState(i api.RequestInfo) bool {
+	if i.Status >= 400 || i.Method == "GET" || i.Method == "HEAD" {
+		return false
+	}
+	return !readOnlyOperations[i.OperationName]
 }
 
 // close closes the audit log, the store and the HSM, the audit log last

@@ -46,6 +46,8 @@ type engine struct {
 	vaults   *vault.Service
 	audit    *audit.Log
 	tenant   string
+	// obs is the metrics, readiness and alert side of the server.
+	obs *observability
 	// onVaultCreated, when set before serving, learns each new vault's
 	// name (dev mode adds its host to the served certificate).
 	onVaultCreated func(name string)
@@ -136,17 +138,15 @@ func openEngine(ctx context.Context, cfg config.Config, log *slog.Logger, create
 				e.onVaultCreated(name)
 			}
 		},
-		OnVaultDeleted: func(name string) {
-			n, err := e.rbac.RemoveScope(context.WithoutCancel(ctx), "/vaults/"+name)
-			if err != nil {
-				log.Error("removing a deleted vault's role assignments", "vault", name, "err", err)
-				return
-			}
-			log.Info("vault deleted", "vault", name, "roleAssignmentsRemoved", n)
-		},
+		OnVaultDeleted:  func(name string) { log.Info("vault deleted", "vault", name) },
+		OnAccessChanged: func() { e.rbac.Invalidate() },
 	})
+	if e.obs, err = newObservability(cfg, e, log); err != nil {
+		e.close()
+		return nil, fmt.Errorf("alerts: %w", err)
+	}
 	if e.tenant, err = e.tenantID(ctx); err != nil {
-		db.Close()
+		e.close()
 		return nil, err
 	}
 	now := time.Now()
@@ -228,6 +228,7 @@ func (e *engine) handler() (http.Handler, error) {
 		Principals: principalAdmin{e.issuer},
 		Roles:      e.rbac,
 		Audit:      auditor{e.audit},
+		Observers:  []func(api.RequestInfo){e.obs.observe},
 		AuditKeys:  &jwks,
 	}), nil
 }
@@ -292,6 +293,11 @@ func (e *engine) serve(ctx context.Context, ln net.Listener, tlsCfg *tls.Config)
 		defer close(jobsDone)
 		e.purgeLoop(jobs)
 	}()
+	obsDone := make(chan struct{})
+	go func() {
+		defer close(obsDone)
+		e.obs.run(jobs, e.cfg.Metrics.Listen, e)
+	}()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
 	select {
@@ -306,6 +312,7 @@ func (e *engine) serve(ctx context.Context, ln net.Listener, tlsCfg *tls.Config)
 	<-usesDone
 	stopJobs()
 	<-jobsDone
+	<-obsDone
 	if cerr := e.close(); cerr != nil && err == nil {
 		err = cerr
 	}

@@ -638,38 +638,3 @@ func storeErr(op string, err error) error {
 	}
 	return fmt.Errorf("rbac: %s: %w", op, err)
 }
-
-// RemoveScope deletes every role assignment made at scope or below it (a
-// deleted vault's assignments, at the vault and at its keys), so that a
-// vault created later under the same name starts with none. It returns how
-// many it removed.
-//
-// Errors: ErrInvalid for a malformed scope.
-func (s *Service) RemoveScope(ctx context.Context, scope string) (int, error) {
-	norm, err := NormalizeScope(scope)
-	if err != nil {
-		return 0, err
-	}
-	var n int
-	err = s.st.Update(ctx, func(tx store.Tx) error {
-		n = 0
-		all, err := tx.RoleAssignments()
-		if err != nil {
-			return err
-		}
-		for _, a := range all {
-			if norm != "/" && ScopeCovers(norm, a.Scope) {
-				if err := tx.DeleteRoleAssignment(a.ID); err != nil {
-					return err
-				}
-				n++
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, storeErr("remove assignments at scope", err)
-	}
-	s.rebuild(ctx)
-	return n, nil
-}

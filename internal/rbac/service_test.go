@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -702,35 +701,5 @@ func BenchmarkAuthorize(b *testing.B) {
 		if err != nil || !d.Allowed {
 			b.Fatalf("Authorize() = %+v, %v, want allowed", d, err)
 		}
-	}
-}
-
-func TestRemoveScope(t *testing.T) {
-	ctx := context.Background()
-	s := newService(t)
-	for _, scope := range []string{"/", "/vaults/pay", "/vaults/pay/keys/k1", "/vaults/payroll", "/vaults/other/keys/k1"} {
-		if _, err := s.Assign(ctx, now, Assignment{PrincipalID: "p1", RoleID: KeyVaultAdministrator, Scope: scope}); err != nil {
-			t.Fatalf("Assign(%s): %v", scope, err)
-		}
-	}
-	n, err := s.RemoveScope(ctx, "/vaults/pay")
-	if err != nil || n != 2 {
-		t.Fatalf("RemoveScope(/vaults/pay) = %d, %v; want 2", n, err)
-	}
-	left, _ := s.Assignments(ctx, "", "")
-	var scopes []string
-	for _, a := range left {
-		scopes = append(scopes, a.Scope)
-	}
-	slices.Sort(scopes)
-	if want := []string{"/", "/vaults/other/keys/k1", "/vaults/payroll"}; !slices.Equal(scopes, want) {
-		t.Errorf("assignments left = %v, want %v", scopes, want)
-	}
-	d, err := s.Authorize(ctx, Subject{ObjectID: "p1"}, ActionKeysRead, "/vaults/pay/keys/k1")
-	if err != nil || !d.Allowed {
-		t.Errorf("Authorize after RemoveScope = %+v, %v; want allowed through the / assignment", d, err)
-	}
-	if _, err := s.RemoveScope(ctx, "/vaults/Bad_Name"); !errors.Is(err, ErrInvalid) {
-		t.Errorf("RemoveScope(bad) = %v, want ErrInvalid", err)
 	}
 }
