@@ -193,7 +193,13 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			return ls
 		}, TamperEdited, 6, TamperEdited, true},
 		{"edit chain", func(ls []string) []string {
-			ls[5] = ls[5][:len(ls[5])-3] + `0"}`
+			// Change the chain's last hex digit (to another one).
+			last := ls[5][len(ls[5])-3]
+			repl := "0"
+			if last == '0' {
+				repl = "1"
+			}
+			ls[5] = ls[5][:len(ls[5])-3] + repl + `"}`
 			return ls
 		}, TamperEdited, 6, TamperEdited, true},
 		{"remove", func(ls []string) []string { return append(ls[:4:4], ls[5:]...) }, TamperRemoved, 5, TamperRemoved, true},
