@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
@@ -56,5 +59,31 @@ func TestObservability(t *testing.T) {
 		if status, body := get(path); status != 200 {
 			t.Errorf("%s = %d %s, want 200", path, status, body)
 		}
+	}
+	if _, body := get("/readyz"); !strings.Contains(body, "audit") || !strings.Contains(body, "store") {
+		t.Errorf("/readyz = %s, want the store and audit checks listed", body)
+	}
+
+	// A key deletion raises an alert: in the log, the metrics and the
+	// audit trail.
+	if _, err := c.DeleteKey(ctx, "observed", nil); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, body := get("/metrics")
+		audited := false
+		files, _ := filepath.Glob(filepath.Join(s.dataDir, "audit", "*.jsonl"))
+		for _, f := range files {
+			b, _ := os.ReadFile(f)
+			audited = audited || strings.Contains(string(b), `"operationName":"Alert"`)
+		}
+		if strings.Contains(body, "keywarden_alerts_total{") && audited {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no alert after a key deletion: metric present %v, audit record %v", strings.Contains(body, "keywarden_alerts_total{"), audited)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/keywarden/keywarden/internal/alerts"
 	"github.com/keywarden/keywarden/internal/api"
+	"github.com/keywarden/keywarden/internal/audit"
 	"github.com/keywarden/keywarden/internal/config"
 	"github.com/keywarden/keywarden/internal/metrics"
 	"github.com/keywarden/keywarden/internal/store"
@@ -28,11 +30,11 @@ type observability struct {
 // seal and the audit sink, and the alert engine.
 func newObservability(cfg config.Config, e *engine, log *slog.Logger) (*observability, error) {
 	o := &observability{metrics: metrics.New(metrics.Options{})}
-	o.checker = metrics.NewChecker(
-		metrics.Check{Name: "store", Func: func(ctx context.Context) error {
+	checks := []metrics.Check{
+		{Name: "store", Func: func(ctx context.Context) error {
 			return e.store.View(ctx, func(tx store.Tx) error { _, err := tx.Vaults(); return err })
 		}},
-		metrics.Check{Name: "seal", Func: func(context.Context) error {
+		{Name: "seal", Func: func(context.Context) error {
 			s := e.root.Derive("readiness")
 			sealed, err := s.Seal([]byte("ready"), nil)
 			if err == nil {
@@ -40,8 +42,16 @@ func newObservability(cfg config.Config, e *engine, log *slog.Logger) (*observab
 			}
 			return err
 		}},
-		metrics.Check{Name: "audit", Func: func(context.Context) error { return e.audit.Ready() }},
-	)
+		{Name: "audit", Func: func(context.Context) error { return e.audit.Ready() }},
+	}
+	if e.hsm != nil {
+		checks = append(checks, metrics.Check{Name: "hsm", Func: e.hsm.Ping})
+		o.metrics.SetHSMSessions(func() metrics.HSMSessions {
+			inUse, idle := e.hsm.Sessions()
+			return metrics.HSMSessions{InUse: inUse, Idle: idle}
+		})
+	}
+	o.checker = metrics.NewChecker(checks...)
 	o.metrics.SetChecker(o.checker)
 	if cfg.Alerts.Disabled {
 		return o, nil
@@ -49,7 +59,7 @@ func newObservability(cfg config.Config, e *engine, log *slog.Logger) (*observab
 	a := cfg.Alerts
 	var err error
 	o.alerts, err = alerts.New(alerts.Options{
-		Sinks:               []alerts.Sink{alerts.LogSink{Logger: log}},
+		Sinks:               []alerts.Sink{alerts.LogSink{Logger: log}, alerts.SinkFunc(e.auditAlert)},
 		Recorder:            o.metrics,
 		DisabledRules:       a.DisabledRules,
 		Cooldown:            time.Duration(a.Cooldown),
@@ -182,5 +192,18 @@ func (o *observability) refresh(ctx context.Context, e *engine) {
 	o.metrics.SetInventory(metrics.CountVersions(now, versions))
 	if o.alerts != nil {
 		o.alerts.CheckExpiry(now, expiring)
+	}
+}
+
+// auditAlert writes an alert to the audit trail, so that an auditor sees
+// alerts beside the requests that raised them.
+func (e *engine) auditAlert(a alerts.Alert) {
+	err := e.audit.Write(context.Background(), audit.Record{
+		Time: a.Time, OperationName: "Alert", ResultType: "Alert", ResultSignature: a.Rule,
+		Description: fmt.Sprintf("%s: %s (count %d)", a.Severity, a.Summary, a.Count),
+		Vault:       a.Vault, Key: a.Key, ObjectID: a.Principal,
+	})
+	if err != nil {
+		e.log.Error("writing an alert to the audit trail", "rule", a.Rule, "err", err)
 	}
 }

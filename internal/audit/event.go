@@ -105,6 +105,8 @@ type Record struct {
 	UserAgent string
 	// ID is the object id (kid) the request returned.
 	ID string
+	// Description is free text: the summary of an alert record.
+	Description string
 }
 
 // Claim URIs of the identity block, as Azure writes them.
@@ -118,20 +120,22 @@ const (
 // Event is one line of the audit log as JSON. Field order is the order of
 // the line; Signature and Chain are always last.
 type Event struct {
-	Time             string      `json:"time"`
-	Seq              uint64      `json:"seq"`
-	ResourceID       string      `json:"resourceId,omitempty"`
-	OperationName    string      `json:"operationName"`
-	OperationVersion string      `json:"operationVersion,omitempty"`
-	Category         string      `json:"category"`
-	ResultType       string      `json:"resultType,omitempty"`
-	ResultSignature  string      `json:"resultSignature,omitempty"`
-	DurationMs       string      `json:"durationMs,omitempty"`
-	CallerIPAddress  string      `json:"callerIpAddress,omitempty"`
-	CorrelationID    string      `json:"correlationId,omitempty"`
-	Identity         *Identity   `json:"identity,omitempty"`
-	Properties       *Properties `json:"properties,omitempty"`
-	Checkpoint       *Checkpoint `json:"checkpoint,omitempty"`
+	Time             string `json:"time"`
+	Seq              uint64 `json:"seq"`
+	ResourceID       string `json:"resourceId,omitempty"`
+	OperationName    string `json:"operationName"`
+	OperationVersion string `json:"operationVersion,omitempty"`
+	Category         string `json:"category"`
+	ResultType       string `json:"resultType,omitempty"`
+	ResultSignature  string `json:"resultSignature,omitempty"`
+	// ResultDescription is free text (an alert's summary).
+	ResultDescription string      `json:"resultDescription,omitempty"`
+	DurationMs        string      `json:"durationMs,omitempty"`
+	CallerIPAddress   string      `json:"callerIpAddress,omitempty"`
+	CorrelationID     string      `json:"correlationId,omitempty"`
+	Identity          *Identity   `json:"identity,omitempty"`
+	Properties        *Properties `json:"properties,omitempty"`
+	Checkpoint        *Checkpoint `json:"checkpoint,omitempty"`
 	// Signature is a checkpoint's base64url ECDSA P-256 signature (r||s).
 	Signature string `json:"signature,omitempty"`
 	// Chain is the hex HMAC-SHA256 chain value of the line.
@@ -181,15 +185,16 @@ const TimeFormat = "2006-01-02T15:04:05.0000000Z"
 // newEvent converts a request record into its line (without seq, chain).
 func newEvent(r Record) *Event {
 	e := &Event{
-		Time:             r.Time.UTC().Format(TimeFormat),
-		OperationName:    r.OperationName,
-		OperationVersion: r.OperationVersion,
-		Category:         CategoryAuditEvent,
-		ResultType:       r.ResultType,
-		ResultSignature:  r.ResultSignature,
-		DurationMs:       strconv.FormatInt(r.Duration.Milliseconds(), 10),
-		CallerIPAddress:  r.CallerIP,
-		CorrelationID:    r.CorrelationID,
+		Time:              r.Time.UTC().Format(TimeFormat),
+		OperationName:     r.OperationName,
+		OperationVersion:  r.OperationVersion,
+		Category:          CategoryAuditEvent,
+		ResultType:        r.ResultType,
+		ResultSignature:   r.ResultSignature,
+		ResultDescription: r.Description,
+		DurationMs:        strconv.FormatInt(r.Duration.Milliseconds(), 10),
+		CallerIPAddress:   r.CallerIP,
+		CorrelationID:     r.CorrelationID,
 		Properties: &Properties{
 			ClientInfo: r.UserAgent, RequestURI: r.RequestURI, Method: r.Method, ID: r.ID,
 			HTTPStatusCode: r.Status, RequestID: r.RequestID,

@@ -90,6 +90,13 @@ func (f *faulty) GenerateKeyPair(sh p11.SessionHandle, m []*p11.Mechanism, pub, 
 	return f.Module.GenerateKeyPair(sh, m, pub, priv)
 }
 
+func (f *faulty) GetSessionInfo(sh p11.SessionHandle) (p11.SessionInfo, error) {
+	if err := f.err(); err != nil {
+		return p11.SessionInfo{}, err
+	}
+	return f.Module.GetSessionInfo(sh)
+}
+
 func (f *faulty) CreateObject(sh p11.SessionHandle, temp []*p11.Attribute) (p11.ObjectHandle, error) {
 	if err := f.err(); err != nil {
 		return 0, err
@@ -144,6 +151,7 @@ func TestFaultRecovery(t *testing.T) {
 			return err
 		}},
 		{"generate", func() error { _, err := p.Generate(ctx, keys.Spec{Type: keys.EC, Owner: "faults"}); return err }},
+		{"ping", func() error { return p.Ping(ctx) }},
 		{"import", func() error {
 			_, err := p.Import(ctx, keys.Spec{Type: keys.Oct, Owner: "faults"}, secret.New(make([]byte, 16)))
 			return err

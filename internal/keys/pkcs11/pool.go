@@ -175,3 +175,16 @@ func findSlot(m module, label string) (uint, error) {
 	}
 	return 0, fmt.Errorf("pkcs11: %d tokens are labelled %q; labels must be unique", len(found), label)
 }
+
+// Ping checks that the token answers: it borrows a session and reads its
+// state. Errors wrap keys.ErrUnavailable when the module does not answer.
+func (p *Provider) Ping(ctx context.Context) error {
+	return p.session(ctx, "ping", func(sh p11.SessionHandle) error {
+		_, err := p.m.GetSessionInfo(sh)
+		return err
+	})
+}
+
+// Sessions reports how many pooled sessions are borrowed and how many are
+// idle.
+func (p *Provider) Sessions() (inUse, idle int) { return len(p.sem), len(p.idle) }

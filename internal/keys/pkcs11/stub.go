@@ -40,3 +40,9 @@ func (p *Provider) Load(ctx context.Context, m keys.Material) (keys.Key, error) 
 
 // Destroy fails with ErrNoCgo.
 func (p *Provider) Destroy(ctx context.Context, m keys.Material) error { return ErrNoCgo }
+
+// Ping fails with ErrNoCgo.
+func (p *Provider) Ping(ctx context.Context) error { return ErrNoCgo }
+
+// Sessions reports none.
+func (p *Provider) Sessions() (inUse, idle int) { return 0, 0 }
