@@ -29,6 +29,9 @@ func TestObservability(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if _, err := c.RotateKey(ctx, "observed", nil); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := c.GetKey(ctx, "missing", "", nil); err == nil {
 		t.Fatal("GetKey(missing) succeeded")
 	}
@@ -50,6 +53,7 @@ func TestObservability(t *testing.T) {
 		`keywarden_requests_total{operation="KeyGet",result="Failure",status="404",vault="dev"} 1`,
 		`keywarden_crypto_operations_total{algorithm="ES256",key_type="EC",operation="KeySign"} 3`,
 		`keywarden_request_duration_seconds_bucket{operation="KeySign",vault="dev"`,
+		`keywarden_rotations_total{vault="dev"} 1`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)

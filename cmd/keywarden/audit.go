@@ -53,7 +53,11 @@ func openAudit(ctx context.Context, c config.Audit, st store.Store, root *seal.R
 }
 
 // auditor adapts *audit.Log to api.Auditor.
-type auditor struct{ l *audit.Log }
+type auditor struct {
+	l *audit.Log
+	// failed, when set, counts a record that could not be written.
+	failed func()
+}
 
 // Ready implements api.Auditor.
 func (a auditor) Ready() error { return a.l.Ready() }
@@ -68,7 +72,7 @@ func (a auditor) Record(ctx context.Context, i api.RequestInfo) error {
 	if changesState(i) {
 		write = a.l.Write
 	}
-	return write(ctx, audit.Record{
+	err := write(ctx, audit.Record{
 		Time: i.Time, RequestID: i.RequestID, CorrelationID: i.CorrelationID,
 		OperationName: i.OperationName, OperationVersion: i.OperationVersion,
 		Method: i.Method, RequestURI: i.RequestURI,
@@ -78,6 +82,10 @@ func (a auditor) Record(ctx context.Context, i api.RequestInfo) error {
 		ObjectID: i.ObjectID, AppID: i.AppID, TenantID: i.TenantID, Issuer: i.Issuer,
 		AssignmentID: i.AssignmentID, UserAgent: i.UserAgent, ID: i.ID,
 	})
+	if err != nil && a.failed != nil {
+		a.failed()
+	}
+	return err
 }
 
 // readOnlyOperations change nothing stored whatever their method.

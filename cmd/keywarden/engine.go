@@ -212,6 +212,7 @@ func (e *engine) handler() (http.Handler, error) {
 	return api.New(api.Config{
 		TenantID:       e.tenant,
 		DNSSuffix:      e.cfg.DNSSuffix,
+		HSMDNSSuffix:   e.cfg.HSMDNSSuffix,
 		Port:           e.cfg.PublicPort,
 		DefaultVault:   e.cfg.DefaultVault,
 		BareResource:   e.cfg.Resource,
@@ -227,7 +228,7 @@ func (e *engine) handler() (http.Handler, error) {
 		VaultAdmin: e.vaults,
 		Principals: principalAdmin{e.issuer},
 		Roles:      e.rbac,
-		Audit:      auditor{e.audit},
+		Audit:      auditor{l: e.audit, failed: e.obs.metrics.AuditWriteFailed},
 		Observers:  []func(api.RequestInfo){e.obs.observe},
 		AuditKeys:  &jwks,
 	}), nil

@@ -86,6 +86,13 @@ func (o *observability) observe(r api.RequestInfo) {
 		Vault: r.Vault, Operation: r.OperationName, Status: r.Status, Result: r.ResultType,
 		Duration: r.Duration, KeyType: keyTypeOf(r.Algorithm), Algorithm: r.Algorithm,
 	})
+	if r.OperationName == "KeyRotate" && r.Status != 401 && r.Status != 403 && r.Status != 429 {
+		var err error
+		if r.Status >= 400 {
+			err = fmt.Errorf("rotation answered %d %s", r.Status, r.ErrorCode)
+		}
+		o.metrics.ObserveRotation(r.Vault, err)
+	}
 	if o.alerts != nil {
 		o.alerts.Observe(alerts.Event{
 			Time: r.Time, Operation: r.OperationName, Vault: r.Vault, Key: r.Key,
