@@ -179,12 +179,27 @@ func TestHSMKeys(t *testing.T) {
 		}
 	}
 
-	// Backup of HSM keys is refused for now.
-	_, err = c.BackupKey(ctx, "hsm-rsa", nil)
-	wantCode(t, "BackupKey(RSA-HSM)", err, http.StatusBadRequest, "")
-	if !contains(mustBody(asResponseError(err)), "Backup of HSM-protected keys is not supported yet") {
-		t.Errorf("BackupKey(RSA-HSM) = %v, want the not-supported message", err)
+	// Backup of an HSM key holds it wrapped inside the token by the
+	// token's trusted key; restore unwraps it inside the token, and the
+	// restored key signs for the original public key.
+	backup, err := c.BackupKey(ctx, "hsm-rsa", nil)
+	if err != nil {
+		t.Fatalf("BackupKey(RSA-HSM) = %v", err)
 	}
+	if _, err := c.DeleteKey(ctx, "hsm-rsa", nil); err != nil {
+		t.Fatalf("DeleteKey(RSA-HSM) = %v", err)
+	}
+	if _, err := c.PurgeDeletedKey(ctx, "hsm-rsa", nil); err != nil {
+		t.Fatalf("PurgeDeletedKey(RSA-HSM) = %v", err)
+	}
+	restored, err := c.RestoreKey(ctx, azkeys.RestoreKeyParameters{KeyBackup: backup.Value}, nil)
+	if err != nil {
+		t.Fatalf("RestoreKey(RSA-HSM backup) = %v", err)
+	}
+	if *restored.Key.Kty != azkeys.KeyTypeRSAHSM || restored.Key.KID.Version() != rsaVersion || !bytes.Equal(restored.Key.N, rsaKey.Key.N) {
+		t.Errorf("RestoreKey() = %s version %s, want RSA-HSM version %s with the original modulus", *restored.Key.Kty, restored.Key.KID.Version(), rsaVersion)
+	}
+	signRSA(c, rsaVersion)
 
 	// The key lives in the token: it signs again after a restart.
 	s.stop()

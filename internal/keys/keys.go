@@ -178,6 +178,29 @@ type Destroyer interface {
 	Destroy(ctx context.Context, m Material) error
 }
 
+// Backuper is an optional capability of a Provider whose keys live
+// outside the stored Material, in an HSM: it moves a key out of and back
+// into the provider without its private part ever leaving the provider in
+// plaintext.
+type Backuper interface {
+	// ExportWrapped returns the key that m refers to wrapped inside the
+	// provider by a key that never leaves it, as a self-describing blob
+	// that only ImportWrapped of a provider holding the same wrapping key
+	// can use. Errors: ErrCorrupt (wrapped) for Material that is not the
+	// provider's or whose objects are gone; ErrUnavailable (wrapped) when
+	// the provider cannot be reached; *InputError when the provider cannot
+	// wrap keys (no wrapping key).
+	ExportWrapped(ctx context.Context, m Material) ([]byte, error)
+	// ImportWrapped unwraps a blob of ExportWrapped inside the provider
+	// into new key objects owned by spec.Owner and returns their Material,
+	// as Generate does. spec.Type must be the blob's; its Size and Curve
+	// are taken from the blob. Errors: ErrCorrupt (wrapped) for a blob that
+	// is malformed, was altered or was wrapped by another wrapping key, or
+	// whose key is not of spec.Type; ErrUnavailable (wrapped); *InputError
+	// when the provider cannot unwrap keys or hold the key.
+	ImportWrapped(ctx context.Context, spec Spec, wrapped []byte) (Material, error)
+}
+
 // Key is a loaded key version, usable for cryptographic operations. Digest
 // and length validation happen here and fail with *InputError.
 type Key interface {

@@ -40,13 +40,17 @@ type backupPolicy struct {
 }
 
 type backupVersion struct {
-	ID         string            `json:"id"`
-	Type       string            `json:"type"`
-	Protection string            `json:"protection"`
-	Size       int               `json:"size,omitempty"`
-	Curve      string            `json:"curve,omitempty"`
-	Public     []byte            `json:"public,omitempty"`
-	Private    []byte            `json:"private"`
+	ID         string `json:"id"`
+	Type       string `json:"type"`
+	Protection string `json:"protection"`
+	Size       int    `json:"size,omitempty"`
+	Curve      string `json:"curve,omitempty"`
+	Public     []byte `json:"public,omitempty"`
+	Private    []byte `json:"private"`
+	// Wrapped tells that Private is not key material but the blob of the
+	// HSM provider's keys.Backuper: the key wrapped inside the token by its
+	// trusted wrapping key. Only HSM versions are wrapped.
+	Wrapped    bool              `json:"wrapped,omitempty"`
 	Enabled    bool              `json:"enabled"`
 	NotBefore  *time.Time        `json:"nbf,omitempty"`
 	Expires    *time.Time        `json:"exp,omitempty"`
@@ -75,16 +79,21 @@ func vaultClass(v Vault) string {
 }
 
 // BackupKey returns a sealed blob holding every version of a key, its
-// attributes, tags and rotation policy. Keys with an HSM-protected version
-// are refused: their material is a reference to a token object, and a
-// backup of HSM keys wrapped inside the HSM is not implemented yet.
-// Errors: ErrNotFound, ErrInvalid (HSM key).
+// attributes, tags and rotation policy. Software versions hold their
+// private material; HSM versions hold the key wrapped inside the token by
+// its trusted wrapping key (keys.Backuper), so their private part never
+// leaves the HSM in plaintext. Errors: ErrNotFound, ErrInvalid (an HSM key
+// and an HSM provider that cannot back keys up), ErrUnavailable (the HSM
+// cannot be reached).
 func (s *Service) BackupKey(ctx context.Context, vault, name string) ([]byte, error) {
 	v, _, _, err := s.lookup(ctx, Ref{Vault: vault, Name: name})
 	if err != nil {
 		return nil, err
 	}
-	var f backupFile
+	var (
+		f  backupFile
+		vs []store.Version
+	)
 	err = s.store.View(ctx, func(tx store.Tx) error {
 		k, err := tx.Key(vault, name)
 		if err != nil {
@@ -97,37 +106,50 @@ func (s *Service) BackupKey(ctx context.Context, vault, name string) ([]byte, er
 		if p := k.RotationPolicy; p != nil {
 			f.RotationPolicy = &backupPolicy{Actions: fromStoreActions(p.Actions), ExpiryTime: p.ExpiryTime, Created: p.Created, Updated: p.Updated}
 		}
-		vs, err := tx.Versions(vault, name, store.Page{})
-		if err != nil {
-			return err
-		}
-		for _, rec := range vs {
-			if keys.Protection(rec.Protection) == keys.HSM {
-				return errHSMBackup
-			}
-		}
-		for _, rec := range vs {
-			priv, err := s.material.Open(rec.SealedPrivate, materialAAD(vault, rec.Name, rec.ID))
-			if err != nil {
-				return fmt.Errorf("vault: unseal %s/%s for backup: %w", rec.Name, rec.ID, err)
-			}
-			f.Versions = append(f.Versions, backupVersion{
-				ID: rec.ID, Type: rec.Type, Protection: rec.Protection, Size: rec.Size, Curve: rec.Curve,
-				Public: rec.Public, Private: priv.Expose(), Enabled: rec.Enabled,
-				NotBefore: rec.NotBefore, Expires: rec.Expires, Ops: rec.Ops, Tags: rec.Tags,
-				Exportable: rec.Exportable, ReleasePolicy: toBackupPolicy(rec.ReleasePolicy),
-				Created: rec.Created, Updated: rec.Updated,
-			})
-		}
-		return nil
+		vs, err = tx.Versions(vault, name, store.Page{})
+		return err
 	})
+	if err != nil {
+		return nil, err
+	}
+	var backuper keys.Backuper
+	for _, rec := range vs {
+		if keys.Protection(rec.Protection) != keys.HSM {
+			continue
+		}
+		b, ok := s.hsm.(keys.Backuper)
+		if !ok {
+			return nil, errHSMBackup
+		}
+		backuper = b
+	}
 	defer func() {
 		for _, v := range f.Versions {
 			clear(v.Private)
 		}
 	}()
-	if err != nil {
-		return nil, err
+	// The HSM wraps outside the store transaction: token calls may be slow.
+	for _, rec := range vs {
+		priv, err := s.material.Open(rec.SealedPrivate, materialAAD(vault, rec.Name, rec.ID))
+		if err != nil {
+			return nil, fmt.Errorf("vault: unseal %s/%s for backup: %w", rec.Name, rec.ID, err)
+		}
+		bv := backupVersion{
+			ID: rec.ID, Type: rec.Type, Protection: rec.Protection, Size: rec.Size, Curve: rec.Curve,
+			Public: rec.Public, Private: priv.Expose(), Enabled: rec.Enabled,
+			NotBefore: rec.NotBefore, Expires: rec.Expires, Ops: rec.Ops, Tags: rec.Tags,
+			Exportable: rec.Exportable, ReleasePolicy: toBackupPolicy(rec.ReleasePolicy),
+			Created: rec.Created, Updated: rec.Updated,
+		}
+		if keys.Protection(rec.Protection) == keys.HSM {
+			wrapped, err := backuper.ExportWrapped(ctx, keys.Material{Spec: s.specOf(rec), Private: priv})
+			priv.Clear()
+			if err != nil {
+				return nil, mapProviderErr(fmt.Errorf("wrap %s/%s version %s: %w", rec.Vault, rec.Name, rec.ID, err))
+			}
+			bv.Private, bv.Wrapped = wrapped, true
+		}
+		f.Versions = append(f.Versions, bv)
 	}
 	payload, err := json.Marshal(f)
 	if err != nil {
@@ -146,9 +168,13 @@ var errHSMBackup = &Error{Kind: ErrInvalid, Msg: "Backup of HSM-protected keys i
 var errBadBackup = &Error{Kind: ErrInvalid, Msg: "Backup blob is corrupt, was altered, or was not made by this deployment."}
 
 // RestoreKey restores a backup blob into vault with the same name and
-// version ids. Every version must follow the vault's key policy. Errors:
-// ErrInvalid (bad blob; KeyPolicyViolation), ErrConflict (the name exists,
-// active or soft-deleted).
+// version ids. Every version must follow the vault's key policy. HSM
+// versions are unwrapped inside the token (keys.Backuper) into new objects
+// owned by vault; if the restore fails after that, those objects are
+// destroyed, so a failed restore leaves nothing behind. Errors:
+// ErrInvalid (bad blob; KeyPolicyViolation; HSM versions and an HSM
+// provider that cannot restore keys), ErrConflict (the name exists, active
+// or soft-deleted), ErrUnavailable (the HSM cannot be reached).
 func (s *Service) RestoreKey(ctx context.Context, now time.Time, vault string, blob []byte) (KeyVersion, error) {
 	v, err := s.Vault(ctx, vault)
 	if err != nil {
@@ -185,13 +211,13 @@ func (s *Service) RestoreKey(ctx context.Context, now time.Time, vault string, b
 		if validateVersion(bv.ID) != nil || bv.ID == "" {
 			return KeyVersion{}, errBadBackup
 		}
-		sealed, err := s.material.Seal(bv.Private, materialAAD(vault, f.Name, bv.ID))
-		if err != nil {
-			return KeyVersion{}, fmt.Errorf("vault: seal restored material: %w", err)
+		// Only HSM versions are wrapped, and every HSM version is.
+		if bv.Wrapped != (keys.Protection(bv.Protection) == keys.HSM) {
+			return KeyVersion{}, errBadBackup
 		}
 		rec := store.Version{
 			Vault: vault, Name: f.Name, ID: bv.ID, Type: bv.Type, Protection: bv.Protection,
-			Size: bv.Size, Curve: bv.Curve, Public: bv.Public, SealedPrivate: sealed,
+			Size: bv.Size, Curve: bv.Curve, Public: bv.Public,
 			Enabled: bv.Enabled, NotBefore: bv.NotBefore, Expires: bv.Expires, Ops: bv.Ops, Tags: bv.Tags,
 			Exportable: bv.Exportable, ReleasePolicy: fromBackupPolicy(bv.ReleasePolicy),
 			Created: bv.Created, Updated: bv.Updated,
@@ -218,6 +244,49 @@ func (s *Service) RestoreKey(ctx context.Context, now time.Time, vault string, b
 	}
 	if err := policy.checkRestore(vault, recs); err != nil {
 		return KeyVersion{}, err
+	}
+	var backuper keys.Backuper
+	for _, bv := range f.Versions {
+		if bv.Wrapped {
+			b, ok := s.hsm.(keys.Backuper)
+			if !ok {
+				return KeyVersion{}, errHSMRestore
+			}
+			backuper = b
+		}
+	}
+	// From here on, HSM objects exist: any failure destroys them.
+	var created []keys.Material
+	defer func() {
+		for _, m := range created {
+			m.Private.Clear()
+		}
+	}()
+	fail := func(err error) (KeyVersion, error) {
+		s.destroyRestored(ctx, vault, f.Name, created)
+		return KeyVersion{}, err
+	}
+	for i, bv := range f.Versions {
+		priv := bv.Private
+		if bv.Wrapped {
+			m, err := backuper.ImportWrapped(ctx, s.specOf(recs[i]), bv.Private)
+			if err != nil {
+				if errors.Is(err, keys.ErrCorrupt) {
+					return fail(errBadBackup)
+				}
+				return fail(mapProviderErr(err))
+			}
+			created = append(created, m)
+			if err := checkRestored(recs[i], m); err != nil {
+				return fail(err)
+			}
+			priv = m.Private.Expose()
+		}
+		sealed, err := s.material.Seal(priv, materialAAD(vault, f.Name, bv.ID))
+		if err != nil {
+			return fail(fmt.Errorf("vault: seal restored material: %w", err))
+		}
+		recs[i].SealedPrivate = sealed
 	}
 	cur := recs[current]
 	err = s.store.Update(ctx, func(tx store.Tx) error {
@@ -246,9 +315,45 @@ func (s *Service) RestoreKey(ctx context.Context, now time.Time, vault string, b
 	})
 	s.invalidate(vault, f.Name)
 	if err != nil {
-		return KeyVersion{}, err
+		return fail(err)
 	}
 	return s.toKeyVersion(v, cur)
+}
+
+var errHSMRestore = &Error{Kind: ErrInvalid, Msg: "This backup holds HSM-protected keys, and this deployment's HSM provider cannot restore them."}
+
+// checkRestored checks that the key an HSM restored has the shape and
+// public key the backup records for the version.
+func checkRestored(rec store.Version, m keys.Material) error {
+	pub, err := keys.MarshalPublic(m.Public)
+	switch {
+	case err != nil:
+		return fmt.Errorf("vault: encode restored public key: %w", err)
+	case string(m.Spec.Type) != rec.Type || (rec.Size != 0 && m.Spec.Size != rec.Size) || string(m.Spec.Curve) != rec.Curve || !bytes.Equal(pub, rec.Public):
+		return errBadBackup
+	}
+	return nil
+}
+
+// destroyRestored destroys the HSM objects a failed restore created, even
+// when ctx is done; a failure goes to Options.OnDestroyError.
+func (s *Service) destroyRestored(ctx context.Context, vault, name string, created []keys.Material) {
+	if len(created) == 0 {
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	d, ok := s.hsm.(keys.Destroyer)
+	for _, m := range created {
+		var err error
+		if ok {
+			err = d.Destroy(ctx, m)
+		} else {
+			err = errors.New("no HSM provider that can destroy keys is configured")
+		}
+		if err != nil && s.onDestroyError != nil {
+			s.onDestroyError(fmt.Errorf("vault: destroy the HSM objects of failed restore of key %s/%s: %w", vault, name, err))
+		}
+	}
 }
 
 func classNoun(class string) string {

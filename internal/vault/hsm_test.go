@@ -1,8 +1,10 @@
 package vault_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -20,10 +22,12 @@ import (
 	"github.com/keywarden/keywarden/internal/vault"
 )
 
-// fakeHSM is a keys.Provider and keys.Destroyer for protection hsm that
-// keeps software keys in memory under an owner, as the PKCS#11 provider
-// keeps token objects: Material holds only a reference, Load checks the
-// owner, Destroy removes the object.
+// fakeHSM is a keys.Provider, keys.Destroyer and keys.Backuper for
+// protection hsm that keeps software keys in memory under an owner, as the
+// PKCS#11 provider keeps token objects: Material holds only a reference,
+// Load checks the owner, Destroy removes the object, ExportWrapped and
+// ImportWrapped move a key out and back in (the fake "wrapping" is only an
+// encoding).
 type fakeHSM struct {
 	sw keys.Provider
 
@@ -33,6 +37,10 @@ type fakeHSM struct {
 	owners     []string // spec.Owner of every Generate and Import
 	destroyed  []string // references destroyed
 	destroyErr error    // returned by Destroy when set
+	// importErr is returned by ImportWrapped once importOK more calls
+	// have succeeded, when set.
+	importErr error
+	importOK  int
 }
 
 type fakeObject struct {
@@ -114,6 +122,55 @@ func (f *fakeHSM) Destroy(ctx context.Context, m keys.Material) error {
 	return nil
 }
 
+// fakeWrapped is the fake's "wrapped" key: the software material in the
+// clear, which a real HSM never lets out.
+type fakeWrapped struct {
+	Spec    keys.Spec
+	Public  []byte
+	Private []byte
+}
+
+const fakeWrapMagic = "fake-wrapped:"
+
+func (f *fakeHSM) ExportWrapped(ctx context.Context, m keys.Material) ([]byte, error) {
+	o, _, err := f.object(m)
+	if err != nil {
+		return nil, err
+	}
+	pub, err := keys.MarshalPublic(o.m.Public)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(fakeWrapped{Spec: o.m.Spec, Public: pub, Private: o.m.Private.Expose()})
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte(fakeWrapMagic), b...), nil
+}
+
+func (f *fakeHSM) ImportWrapped(ctx context.Context, spec keys.Spec, wrapped []byte) (keys.Material, error) {
+	f.mu.Lock()
+	if f.importErr != nil {
+		if f.importOK == 0 {
+			err := f.importErr
+			f.mu.Unlock()
+			return keys.Material{}, err
+		}
+		f.importOK--
+	}
+	f.mu.Unlock()
+	rest, ok := bytes.CutPrefix(wrapped, []byte(fakeWrapMagic))
+	var w fakeWrapped
+	if !ok || json.Unmarshal(rest, &w) != nil || w.Spec.Type != spec.Type {
+		return keys.Material{}, fmt.Errorf("%w: bad wrapped key", keys.ErrCorrupt)
+	}
+	pub, err := keys.ParsePublic(w.Spec, w.Public)
+	if err != nil {
+		return keys.Material{}, err
+	}
+	return f.keep(spec.Owner, keys.Material{Spec: w.Spec, Public: pub, Private: secret.New(w.Private)}), nil
+}
+
 // hsmEnv is a Service with the fake HSM and a premium vault "dev", a
 // managedhsm vault "hsm1" and a standard vault "std".
 type hsmEnv struct {
@@ -123,6 +180,13 @@ type hsmEnv struct {
 }
 
 func newHSMEnv(t *testing.T) *hsmEnv {
+	t.Helper()
+	return newHSMEnvWith(t, func(f *fakeHSM) keys.Provider { return f })
+}
+
+// newHSMEnvWith is newHSMEnv with the fake HSM seen through provider, e.g.
+// to hide its capabilities.
+func newHSMEnvWith(t *testing.T, provider func(*fakeHSM) keys.Provider) *hsmEnv {
 	t.Helper()
 	db, err := embedded.Open(filepath.Join(t.TempDir(), "keywarden.db"))
 	if err != nil {
@@ -139,7 +203,7 @@ func newHSMEnv(t *testing.T) *hsmEnv {
 		Material:       root.Derive("material"),
 		Backup:         root.Derive("backup"),
 		Software:       software.New(rand.Reader),
-		HSM:            e.hsm,
+		HSM:            provider(e.hsm),
 		OnDestroyError: func(err error) { e.destroyErrors = append(e.destroyErrors, err) },
 	})
 	for _, v := range []vault.Vault{
@@ -292,7 +356,13 @@ func TestHSMPurgeDestroysObjects(t *testing.T) {
 }
 
 func TestHSMBackupRefused(t *testing.T) {
-	e := newHSMEnv(t)
+	// An HSM provider without keys.Backuper cannot back HSM keys up.
+	e := newHSMEnvWith(t, func(f *fakeHSM) keys.Provider {
+		return struct {
+			keys.Provider
+			keys.Destroyer
+		}{f, f}
+	})
 	ctx := context.Background()
 	if _, err := e.svc.CreateKey(ctx, t0, "dev", "soft", vault.CreateParams{Spec: keys.Spec{Type: keys.RSA}}); err != nil {
 		t.Fatal(err)

@@ -46,3 +46,13 @@ func (p *Provider) Ping(ctx context.Context) error { return ErrNoCgo }
 
 // Sessions reports none.
 func (p *Provider) Sessions() (inUse, idle int) { return 0, 0 }
+
+// ExportWrapped fails with ErrNoCgo.
+func (p *Provider) ExportWrapped(ctx context.Context, m keys.Material) ([]byte, error) {
+	return nil, ErrNoCgo
+}
+
+// ImportWrapped fails with ErrNoCgo.
+func (p *Provider) ImportWrapped(ctx context.Context, spec keys.Spec, wrapped []byte) (keys.Material, error) {
+	return keys.Material{}, ErrNoCgo
+}
