@@ -80,7 +80,7 @@ func TestObservability(t *testing.T) {
 		files, _ := filepath.Glob(filepath.Join(s.dataDir, "audit", "*.jsonl"))
 		for _, f := range files {
 			b, _ := os.ReadFile(f)
-			audited = audited || strings.Contains(string(b), `"operationName":"Alert"`)
+			audited = audited || strings.Contains(string(b), `"category":"Alert"`)
 		}
 		if strings.Contains(body, "keywarden_alerts_total{") && audited {
 			break

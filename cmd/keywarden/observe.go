@@ -206,7 +206,7 @@ func (o *observability) refresh(ctx context.Context, e *engine) {
 // alerts beside the requests that raised them.
 func (e *engine) auditAlert(a alerts.Alert) {
 	err := e.audit.Write(context.Background(), audit.Record{
-		Time: a.Time, OperationName: "Alert", ResultType: "Alert", ResultSignature: a.Rule,
+		Time: a.Time, Category: audit.CategoryAlert, OperationName: "Alert", ResultType: "Alert", ResultSignature: a.Rule,
 		Description: fmt.Sprintf("%s: %s (count %d)", a.Severity, a.Summary, a.Count),
 		Vault:       a.Vault, Key: a.Key, ObjectID: a.Principal,
 	})

@@ -46,6 +46,7 @@
 package audit
 
 import (
+	"cmp"
 	"strconv"
 	"time"
 )
@@ -56,6 +57,8 @@ const (
 	CategoryAuditEvent = "AuditEvent"
 	// CategoryCheckpoint is the category of signed checkpoints.
 	CategoryCheckpoint = "Checkpoint"
+	// CategoryAlert marks a record of an alert raised by the alert engine.
+	CategoryAlert = "Alert"
 )
 
 // OperationCheckpoint is the operationName of checkpoints.
@@ -107,6 +110,9 @@ type Record struct {
 	ID string
 	// Description is free text: the summary of an alert record.
 	Description string
+	// Category is the record's category; empty means CategoryAuditEvent
+	// (alerts use CategoryAlert).
+	Category string
 }
 
 // Claim URIs of the identity block, as Azure writes them.
@@ -188,7 +194,7 @@ func newEvent(r Record) *Event {
 		Time:              r.Time.UTC().Format(TimeFormat),
 		OperationName:     r.OperationName,
 		OperationVersion:  r.OperationVersion,
-		Category:          CategoryAuditEvent,
+		Category:          cmp.Or(r.Category, CategoryAuditEvent),
 		ResultType:        r.ResultType,
 		ResultSignature:   r.ResultSignature,
 		ResultDescription: r.Description,
