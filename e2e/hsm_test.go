@@ -359,12 +359,53 @@ func vaultClient(t *testing.T, s *server, a *admin, name, sku string) *azkeys.Cl
 		URI string `json:"uri"`
 	}
 	a.do("POST", "/vaults", map[string]any{"name": name, "sku": sku, "retentionDays": 7}, &v, http.StatusCreated)
+	if sku == "managedhsm" {
+		checkHSMOrigin(t, s, a, name, v.URI)
+	}
 	hc := s.httpClient()
 	c, err := azkeys.NewClient(v.URI, s.credential(hc), &azkeys.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: hc, Retry: policy.RetryOptions{MaxRetries: -1}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// checkHSMOrigin checks that the managed HSM name is served at
+// https://{name}.managedhsm.localhost:{port} (uri, from the admin API), not
+// under the vaults' suffix, and that a token for the vaults' resource (the
+// admin's, audience https://localhost:{port}) is refused there with the
+// HSM's own challenge resource, as Managed HSM refuses vault.azure.net
+// tokens.
+func checkHSMOrigin(t *testing.T, s *server, a *admin, name, uri string) {
+	t.Helper()
+	_, port, _ := strings.Cut(strings.TrimPrefix(s.env["KEYWARDEN_VAULT_URL"], "https://"), ":")
+	if want := "https://" + name + ".managedhsm.localhost:" + port; uri != want {
+		t.Errorf("managedhsm vault uri = %s, want %s", uri, want)
+	}
+	get := func(url, host string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest("GET", url+"/keys?api-version=7.5", nil)
+		if host != "" {
+			req.Host = host
+		}
+		req.Header.Set("Authorization", "Bearer "+a.token)
+		resp, err := a.hc.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s/keys: %v", url, err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	resp := get(uri, "")
+	wantResource := `resource="https://managedhsm.localhost:` + port + `"`
+	if h := resp.Header.Get("WWW-Authenticate"); resp.StatusCode != http.StatusUnauthorized || !strings.HasSuffix(h, wantResource) {
+		t.Errorf("GET %s/keys with a vault token = %d, challenge %q; want 401 naming %s", uri, resp.StatusCode, h, wantResource)
+	}
+	// Through the bare origin's address (the certificate has no SAN for
+	// this host), with the Host header the vault suffix would give.
+	if resp := get(s.env["KEYWARDEN_VAULT_URL"], name+".localhost:"+port); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET https://%s.localhost:%s/keys = %d, want 404: a managed HSM is not served under the vaults' suffix", name, port, resp.StatusCode)
+	}
 }
 
 // tokenObjects counts the objects of the dev token whose label starts with

@@ -18,6 +18,7 @@ import (
 	"github.com/keywarden/keywarden/internal/config"
 	"github.com/keywarden/keywarden/internal/store"
 	"github.com/keywarden/keywarden/internal/tlsca"
+	"github.com/keywarden/keywarden/internal/vault"
 )
 
 // devVault is the name of the vault `keywarden dev` creates.
@@ -58,6 +59,7 @@ Without it, dev serves software keys only and refuses -HSM key types.`,
 	f.StringVar(&c.DataDir, "data-dir", c.DataDir, "data directory")
 	f.StringVar(&c.Listen, "listen", c.Listen, "TLS listen address")
 	f.StringVar(&c.DNSSuffix, "dns-suffix", c.DNSSuffix, "parent domain of vault hosts ({vault}.{suffix})")
+	f.StringVar(&c.HSMDNSSuffix, "hsm-dns-suffix", c.HSMDNSSuffix, "parent domain of managed HSM hosts ({hsm}.{suffix})")
 	f.IntVar(&retention, "retention-days", 90, "soft-delete retention of the dev vault (7-90, fixed after creation)")
 	f.BoolVar(&purgeProtection, "purge-protection", false, "turn on purge protection for the dev vault (cannot be turned off)")
 	f.StringVar(&module, "pkcs11-module", "", `PKCS#11 module of HSM keys, with a SoftHSM2 token dev creates in <data-dir>/softhsm (default: the installed SoftHSM2 module; "off": software keys only)`)
@@ -134,14 +136,22 @@ func runDev(ctx context.Context, c config.Config, module string, out io.Writer) 
 		e.close()
 		return fmt.Errorf("dev CA: %w", err)
 	}
-	hosts := []string{"127.0.0.1", "::1", "localhost", c.DNSSuffix}
+	hosts := []string{"127.0.0.1", "::1", "localhost", c.DNSSuffix, c.HSMDNSSuffix}
 	vs, err := e.vaults.Vaults(ctx)
 	if err != nil {
 		e.close()
 		return err
 	}
+	// vaultHost is a vault's host name: managed HSMs are served under their
+	// own suffix, as managedhsm.azure.net is separate from vault.azure.net.
+	vaultHost := func(name string, sku vault.SKU) string {
+		if sku == vault.ManagedHSM {
+			return name + "." + c.HSMDNSSuffix
+		}
+		return name + "." + c.DNSSuffix
+	}
 	for _, v := range vs {
-		hosts = append(hosts, v.Name+"."+c.DNSSuffix)
+		hosts = append(hosts, vaultHost(v.Name, v.SKU))
 	}
 	certs, err := tlsca.NewServerCertificates(ca, hosts, now)
 	if err != nil {
@@ -149,7 +159,12 @@ func runDev(ctx context.Context, c config.Config, module string, out io.Writer) 
 		return fmt.Errorf("server certificate: %w", err)
 	}
 	e.onVaultCreated = func(name string) {
-		if err := certs.AddHosts(time.Now(), name+"."+c.DNSSuffix); err != nil {
+		v, err := e.vaults.Vault(context.Background(), name)
+		if err != nil {
+			log.Error("looking up a new vault for its certificate host", "vault", name, "err", err)
+			return
+		}
+		if err := certs.AddHosts(time.Now(), vaultHost(name, v.SKU)); err != nil {
 			log.Error("adding a new vault's host to the certificate", "vault", name, "err", err)
 		}
 	}

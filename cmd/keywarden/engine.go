@@ -212,6 +212,7 @@ func (e *engine) handler() (http.Handler, error) {
 	return api.New(api.Config{
 		TenantID:       e.tenant,
 		DNSSuffix:      e.cfg.DNSSuffix,
+		HSMDNSSuffix:   e.cfg.HSMDNSSuffix,
 		Port:           e.cfg.PublicPort,
 		DefaultVault:   e.cfg.DefaultVault,
 		BareResource:   e.cfg.Resource,

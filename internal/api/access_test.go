@@ -80,7 +80,20 @@ func newServerWith(t testing.TB, opt func(*Config, *Deps)) (*Server, *fakeVaults
 	return New(cfg, d), f
 }
 
-const hsmHost = "hsm.localhost:8443"
+// hsmHost is the managedhsm vault "hsm"'s origin, under its own suffix.
+const hsmHost = "hsm.managedhsm.localhost:8443"
+
+// hsmToken is a valid fake token for a managed HSM origin: its audience is
+// the HSM resource, not the vaults'.
+const hsmToken = "https://127.0.0.1:8443/" + testTenant + "/v2.0|https://managedhsm.localhost:8443"
+
+// tokenFor returns the valid fake token for host's origin.
+func tokenFor(host string) string {
+	if strings.Contains(strings.ToLower(host), ".managedhsm.localhost") {
+		return hsmToken
+	}
+	return namedToken
+}
 
 func TestRouteDataActions(t *testing.T) {
 	s, _ := newTestServer(t)
@@ -186,7 +199,7 @@ func TestAuthorizationAsks(t *testing.T) {
 			t.Run(origin.host+" "+tt.method+" "+tt.target, func(t *testing.T) {
 				a := &fakeAuthorizer{allowAll: true}
 				s, _ := newServerWith(t, func(_ *Config, d *Deps) { d.Authorizer = a })
-				do(s, tt.method, origin.host, tt.target+"?api-version=7.6", namedToken, tt.body)
+				do(s, tt.method, origin.host, tt.target+"?api-version=7.6", tokenFor(origin.host), tt.body)
 				want := grant{"oid-1", tt.action, strings.ReplaceAll(tt.scope, "{v}", origin.vault)}
 				if origin.sku == vault.ManagedHSM {
 					want.action = tt.hsmAction

@@ -149,6 +149,22 @@ func TestAdminNotConfigured(t *testing.T) {
 	}
 }
 
+// TestAdminVaultURIBySKU checks that a managedhsm vault's uri is under the
+// managed HSM suffix, and every other vault's under the vault suffix.
+func TestAdminVaultURIBySKU(t *testing.T) {
+	e := newAdminEnv(t)
+	w := e.do("POST", "/admin/v1/vaults", adminSubject, `{"name":"hsm1","sku":"managedhsm","retentionDays":30}`)
+	wantStatus(t, "POST managedhsm vault", w, 201, "")
+	if !strings.Contains(w.Body.String(), `"uri":"https://hsm1.managedhsm.localhost:8443"`) {
+		t.Errorf("POST managedhsm vault = %s, want uri https://hsm1.managedhsm.localhost:8443", w.Body)
+	}
+	w = e.do("POST", "/admin/v1/vaults", adminSubject, `{"name":"kv1","sku":"standard","retentionDays":30}`)
+	wantStatus(t, "POST standard vault", w, 201, "")
+	if !strings.Contains(w.Body.String(), `"uri":"https://kv1.localhost:8443"`) {
+		t.Errorf("POST standard vault = %s, want uri https://kv1.localhost:8443", w.Body)
+	}
+}
+
 func TestAdminVaults(t *testing.T) {
 	e := newAdminEnv(t)
 	const admin = adminSubject

@@ -69,7 +69,7 @@ func (s *Server) toAdminVault(v vault.Vault) adminVault {
 		RetentionDays:   v.RetentionDays,
 		PurgeProtection: v.PurgeProtection,
 		NetworkRules:    adminNetworkRules{DefaultAction: vault.NetworkAllow, IPRules: []string{}},
-		URI:             s.vaultURI(v.Name),
+		URI:             s.vaultURI(v.Name, v.SKU),
 		Created:         adminTime(v.Created),
 	}
 	if n := v.Network; n != nil {
@@ -88,9 +88,14 @@ func (s *Server) toAdminVault(v vault.Vault) adminVault {
 	return out
 }
 
-// vaultURI is the origin of a vault: https://{name}.{DNSSuffix}[:{Port}].
-func (s *Server) vaultURI(name string) string {
-	u := "https://" + name + "." + s.cfg.DNSSuffix
+// vaultURI is the origin of a vault: https://{name}.{DNSSuffix}[:{Port}],
+// or https://{name}.{HSMDNSSuffix}[:{Port}] for a managedhsm vault.
+func (s *Server) vaultURI(name string, sku vault.SKU) string {
+	sfx := s.cfg.DNSSuffix
+	if sku == vault.ManagedHSM {
+		sfx = s.cfg.HSMDNSSuffix
+	}
+	u := "https://" + name + "." + sfx
 	if s.cfg.Port != 0 && s.cfg.Port != 443 {
 		u += ":" + strconv.Itoa(s.cfg.Port)
 	}

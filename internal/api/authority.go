@@ -189,9 +189,9 @@ func (s *Server) token(rq *request) {
 }
 
 // servesHost reports whether host (a Host header, port optional) is one the
-// server answers as itself: a bare host (localhost, an IP address, the DNS
-// suffix), a vault host {vault}.{suffix} (or a deeper name under the
-// suffix), or the host of the configured bare resource — the hosts
+// server answers as itself: a bare host (localhost, an IP address, either
+// DNS suffix), a vault host {vault}.{suffix} or {vault}.{hsmSuffix} (or a
+// deeper name under a suffix), or the host of the configured bare resource — the hosts
 // validIssuer accepts in the built-in issuer's iss. The port is not
 // checked: the server may sit behind a proxy or port mapping.
 func (s *Server) servesHost(host string) bool {
@@ -199,7 +199,7 @@ func (s *Server) servesHost(host string) bool {
 	switch {
 	case name == "":
 		return false
-	case name == "localhost", name == s.cfg.DNSSuffix, strings.HasSuffix(name, "."+s.cfg.DNSSuffix), isIP(name):
+	case name == "localhost", s.underSuffix(name), isIP(name):
 		return true
 	}
 	bare := strings.TrimPrefix(s.cfg.BareResource, "https://")

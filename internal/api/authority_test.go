@@ -276,3 +276,31 @@ func TestTokenHost(t *testing.T) {
 		})
 	}
 }
+
+// TestHSMSuffixHosts checks that the token endpoint host check and the
+// issuer check accept the managed HSM suffix's hosts as well as the vault
+// suffix's, and nothing beside them.
+func TestHSMSuffixHosts(t *testing.T) {
+	s, _ := newServerWith(t, func(c *Config, _ *Deps) {
+		c.DNSSuffix, c.HSMDNSSuffix, c.BareResource = "vault.example", "mhsm.example", "https://kv.example.com"
+	})
+	for host, want := range map[string]bool{
+		"hsm1.mhsm.example:8443": true,
+		"mhsm.example":           true,
+		"HSM1.MHSM.Example":      true,
+		"kv1.vault.example":      true,
+		"vault.example:8443":     true,
+		"example":                false,
+		"other.example":          false,
+		"mhsm.example.evil":      false,
+		"evilmhsm.example":       false,
+	} {
+		if got := s.servesHost(host); got != want {
+			t.Errorf("servesHost(%q) = %v, want %v", host, got, want)
+		}
+		iss := "https://" + host + "/" + testTenant + "/v2.0"
+		if got := s.validIssuer(iss, "kv1.vault.example:8443"); got != want {
+			t.Errorf("validIssuer(%q) = %v, want %v", iss, got, want)
+		}
+	}
+}

@@ -6,16 +6,48 @@ import (
 )
 
 // vaultOfHost returns the vault a Host header names: the first label of
-// {vault}.{DNSSuffix}[:port]. named is false for any other host (an IP
-// address, localhost, the suffix itself, a deeper subdomain): the bare
+// {vault}.{DNSSuffix}[:port] or {vault}.{HSMDNSSuffix}[:port]; hsm reports
+// which suffix named it (a managedhsm vault is served only under
+// HSMDNSSuffix, every other vault only under DNSSuffix). Where one suffix
+// is a subdomain of the other (managedhsm.localhost under localhost) the
+// longer is matched first. named is false for any other host (an IP
+// address, localhost, either suffix itself, a deeper subdomain): the bare
 // origin, which serves the default vault.
-func (s *Server) vaultOfHost(host string) (name string, named bool) {
+func (s *Server) vaultOfHost(host string) (name string, hsm, named bool) {
 	h := strings.TrimSuffix(strings.ToLower(hostname(host)), ".")
-	label, ok := strings.CutSuffix(h, "."+s.cfg.DNSSuffix)
-	if !ok || label == "" || strings.Contains(label, ".") || isIP(h) {
-		return "", false
+	if isIP(h) || h == s.cfg.DNSSuffix || h == s.cfg.HSMDNSSuffix {
+		return "", false, false
 	}
-	return label, true
+	for _, sfx := range s.suffixesLongestFirst() {
+		label, ok := strings.CutSuffix(h, "."+sfx)
+		if !ok {
+			continue
+		}
+		if label == "" || strings.Contains(label, ".") {
+			return "", false, false
+		}
+		return label, sfx == s.cfg.HSMDNSSuffix, true
+	}
+	return "", false, false
+}
+
+// suffixesLongestFirst returns DNSSuffix and HSMDNSSuffix, the longer first.
+func (s *Server) suffixesLongestFirst() [2]string {
+	if len(s.cfg.HSMDNSSuffix) > len(s.cfg.DNSSuffix) {
+		return [2]string{s.cfg.HSMDNSSuffix, s.cfg.DNSSuffix}
+	}
+	return [2]string{s.cfg.DNSSuffix, s.cfg.HSMDNSSuffix}
+}
+
+// underSuffix reports whether name (lower case, no port) is one of the
+// suffixes or a name under one of them.
+func (s *Server) underSuffix(name string) bool {
+	for _, sfx := range []string{s.cfg.DNSSuffix, s.cfg.HSMDNSSuffix} {
+		if name == sfx || strings.HasSuffix(name, "."+sfx) {
+			return true
+		}
+	}
+	return false
 }
 
 // parentHost returns host minus its first label, port kept:

@@ -198,7 +198,7 @@ func TestHSMRoleAssignmentExamples(t *testing.T) {
 				"name": "` + assignmentGUID + `"
 			}`
 			put := `{"properties": {"roleDefinitionId": "Microsoft.KeyVault/providers/Microsoft.Authorization/roleDefinitions/` + hsmAdminRole + `", "principalId": "principal-1"}}`
-			w := do(s, "PUT", hsmHost, base+"/"+assignmentGUID+"?api-version=7.5", namedToken, put)
+			w := do(s, "PUT", hsmHost, base+"/"+assignmentGUID+"?api-version=7.5", hsmToken, put)
 			if w.Code != http.StatusCreated {
 				t.Fatalf("PUT = %d %s, want 201", w.Code, w.Body)
 			}
@@ -207,24 +207,24 @@ func TestHSMRoleAssignmentExamples(t *testing.T) {
 				t.Errorf("stored %+v, want scope %s", got, sc.stored)
 			}
 
-			w = do(s, "GET", hsmHost, base+"/"+assignmentGUID+"?api-version=7.5", namedToken, "")
+			w = do(s, "GET", hsmHost, base+"/"+assignmentGUID+"?api-version=7.5", hsmToken, "")
 			if w.Code != http.StatusOK {
 				t.Fatalf("GET = %d %s, want 200", w.Code, w.Body)
 			}
 			jsonEqual(t, "GET", w.Body.String(), want)
 
-			w = do(s, "GET", hsmHost, base+"?api-version=7.5", namedToken, "")
+			w = do(s, "GET", hsmHost, base+"?api-version=7.5", hsmToken, "")
 			if w.Code != http.StatusOK {
 				t.Fatalf("list = %d %s, want 200", w.Code, w.Body)
 			}
 			jsonEqual(t, "list", w.Body.String(), `{"value": [`+want+`]}`)
 
-			w = do(s, "DELETE", hsmHost, base+"/"+assignmentGUID+"?api-version=7.5", namedToken, "")
+			w = do(s, "DELETE", hsmHost, base+"/"+assignmentGUID+"?api-version=7.5", hsmToken, "")
 			if w.Code != http.StatusOK {
 				t.Fatalf("DELETE = %d %s, want 200", w.Code, w.Body)
 			}
 			jsonEqual(t, "DELETE", w.Body.String(), want)
-			w = do(s, "GET", hsmHost, base+"/"+assignmentGUID+"?api-version=7.5", namedToken, "")
+			w = do(s, "GET", hsmHost, base+"/"+assignmentGUID+"?api-version=7.5", hsmToken, "")
 			if w.Code != http.StatusNotFound {
 				t.Errorf("GET after DELETE = %d %s, want 404", w.Code, w.Body)
 			}
@@ -256,7 +256,7 @@ func TestHSMRoleDefinitionExamples(t *testing.T) {
 		"permissions": [{"dataActions": ["Microsoft.KeyVault/managedHsm/keys/sign/action"]}]}}`
 	// The PUT example addresses scope "keys"; definitions answer the same
 	// at every scope.
-	w := do(s, "PUT", hsmHost, "/keys"+base+"/"+roleGUID+"?api-version=7.5", namedToken, put)
+	w := do(s, "PUT", hsmHost, "/keys"+base+"/"+roleGUID+"?api-version=7.5", hsmToken, put)
 	if w.Code != http.StatusCreated {
 		t.Fatalf("PUT = %d %s, want 201", w.Code, w.Body)
 	}
@@ -266,31 +266,31 @@ func TestHSMRoleDefinitionExamples(t *testing.T) {
 		t.Errorf("stored %+v, want a Managed HSM custom role assignable in /vaults/hsm", stored)
 	}
 
-	w = do(s, "GET", hsmHost, "/"+base+"/"+roleGUID+"?api-version=7.5", namedToken, "")
+	w = do(s, "GET", hsmHost, "/"+base+"/"+roleGUID+"?api-version=7.5", hsmToken, "")
 	if w.Code != http.StatusOK {
 		t.Fatalf("GET = %d %s, want 200", w.Code, w.Body)
 	}
 	jsonEqual(t, "GET", w.Body.String(), want)
 
-	w = do(s, "GET", hsmHost, base+"?api-version=7.5&$filter="+urlQueryEscape("roleName eq 'HSM signer'"), namedToken, "")
+	w = do(s, "GET", hsmHost, base+"?api-version=7.5&$filter="+urlQueryEscape("roleName eq 'HSM signer'"), hsmToken, "")
 	if w.Code != http.StatusOK {
 		t.Fatalf("list = %d %s, want 200", w.Code, w.Body)
 	}
 	jsonEqual(t, "list", w.Body.String(), `{"value": [`+want+`]}`)
 
 	// Updating is a PUT too; its answer is 201 again.
-	w = do(s, "PUT", hsmHost, base+"/"+roleGUID+"?api-version=7.5", namedToken,
+	w = do(s, "PUT", hsmHost, base+"/"+roleGUID+"?api-version=7.5", hsmToken,
 		`{"properties": {"roleName": "HSM signer", "description": "Signs and verifies",
 		"permissions": [{"dataActions": ["Microsoft.KeyVault/managedHsm/keys/sign/action", "Microsoft.KeyVault/managedHsm/keys/verify/action"]}]}}`)
 	if w.Code != http.StatusCreated || !strings.Contains(w.Body.String(), "Signs and verifies") {
 		t.Fatalf("PUT update = %d %s, want 201", w.Code, w.Body)
 	}
 
-	w = do(s, "DELETE", hsmHost, base+"/"+roleGUID+"?api-version=7.5", namedToken, "")
+	w = do(s, "DELETE", hsmHost, base+"/"+roleGUID+"?api-version=7.5", hsmToken, "")
 	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"name":"`+roleGUID+`"`) {
 		t.Fatalf("DELETE = %d %s, want 200 with the role", w.Code, w.Body)
 	}
-	w = do(s, "GET", hsmHost, base+"/"+roleGUID+"?api-version=7.5", namedToken, "")
+	w = do(s, "GET", hsmHost, base+"/"+roleGUID+"?api-version=7.5", hsmToken, "")
 	if w.Code != http.StatusNotFound {
 		t.Errorf("GET after DELETE = %d %s, want 404", w.Code, w.Body)
 	}
@@ -343,7 +343,7 @@ func TestHSMRoleListings(t *testing.T) {
 		if strings.Contains(tt.target, "?") {
 			sep = "&"
 		}
-		w := do(s, "GET", hsmHost, tt.target+sep+"api-version=7.5", namedToken, "")
+		w := do(s, "GET", hsmHost, tt.target+sep+"api-version=7.5", hsmToken, "")
 		if w.Code != http.StatusOK {
 			t.Errorf("GET %s = %d %s", tt.target, w.Code, w.Body)
 			continue
@@ -406,7 +406,7 @@ func TestHSMRoleRefusals(t *testing.T) {
 					target += "?api-version=7.5"
 				}
 			}
-			w := do(s, tt.method, tt.host, target, namedToken, tt.body)
+			w := do(s, tt.method, tt.host, target, tokenFor(tt.host), tt.body)
 			if w.Code != tt.status || errorCode(t, w) != tt.code {
 				t.Errorf("%s %s = %d %s, want %d %s", tt.method, target, w.Code, w.Body, tt.status, tt.code)
 			}
@@ -416,7 +416,7 @@ func TestHSMRoleRefusals(t *testing.T) {
 
 func TestHSMRolesNotConfigured(t *testing.T) {
 	s, _ := newTestServer(t)
-	w := do(s, "GET", hsmHost, "/providers/Microsoft.Authorization/roleAssignments?api-version=7.5", namedToken, "")
+	w := do(s, "GET", hsmHost, "/providers/Microsoft.Authorization/roleAssignments?api-version=7.5", hsmToken, "")
 	if w.Code != http.StatusNotImplemented {
 		t.Errorf("GET without a role store = %d %s, want 501", w.Code, w.Body)
 	}
@@ -440,7 +440,7 @@ func TestHSMRoleAuthorization(t *testing.T) {
 		a := &fakeAuthorizer{}
 		roles := newFakeRoles()
 		s, _ := newServerWith(t, func(_ *Config, d *Deps) { d.Authorizer, d.Roles = a, roles })
-		w := do(s, tt.method, hsmHost, tt.target+"?api-version=7.5", namedToken, tt.body)
+		w := do(s, tt.method, hsmHost, tt.target+"?api-version=7.5", hsmToken, tt.body)
 		if w.Code != http.StatusForbidden {
 			t.Errorf("%s %s denied = %d %s, want 403", tt.method, tt.target, w.Code, w.Body)
 		}
@@ -501,7 +501,7 @@ func TestHSMRoleAssignmentScope(t *testing.T) {
 			s, f := newServerWith(t, func(_ *Config, d *Deps) { d.Authorizer, d.Roles = a, roles })
 			f.skus["other"] = f.skus["hsm"]
 			target := tt.scope + "/providers/Microsoft.Authorization/roleAssignments/" + tt.id + "?api-version=7.5"
-			w := do(s, tt.method, hsmHost, target, namedToken, "")
+			w := do(s, tt.method, hsmHost, target, hsmToken, "")
 			if w.Code != tt.status {
 				t.Fatalf("%s %s = %d %s, want %d", tt.method, target, w.Code, w.Body, tt.status)
 			}

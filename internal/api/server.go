@@ -33,6 +33,11 @@ type Config struct {
 	// DNSSuffix is the domain under which each vault owns a host:
 	// {vault}.{DNSSuffix}. Default "localhost".
 	DNSSuffix string
+	// HSMDNSSuffix is the domain under which each managedhsm vault owns a
+	// host: {vault}.{HSMDNSSuffix}, whose 401 challenge names the resource
+	// https://{HSMDNSSuffix}[:port]. It must differ from DNSSuffix. Default
+	// "managedhsm." + DNSSuffix.
+	HSMDNSSuffix string
 	// Port is the public port clients use (e.g. 8443); it only shapes the
 	// default BareResource. Zero or 443 means no port in that URL.
 	Port int
@@ -230,6 +235,13 @@ func New(cfg Config, d Deps) *Server {
 		cfg.DNSSuffix = "localhost"
 	}
 	cfg.DNSSuffix = strings.ToLower(strings.Trim(cfg.DNSSuffix, "."))
+	if cfg.HSMDNSSuffix == "" {
+		cfg.HSMDNSSuffix = "managedhsm." + cfg.DNSSuffix
+	}
+	cfg.HSMDNSSuffix = strings.ToLower(strings.Trim(cfg.HSMDNSSuffix, "."))
+	if cfg.HSMDNSSuffix == cfg.DNSSuffix {
+		panic("api: Config.HSMDNSSuffix must differ from Config.DNSSuffix")
+	}
 	cfg.DefaultVault = strings.ToLower(cfg.DefaultVault)
 	if cfg.BareResource == "" {
 		cfg.BareResource = "https://" + cfg.DNSSuffix
@@ -334,7 +346,7 @@ func (s *Server) dispatch(rq *request) {
 		s.authority(rq, segs)
 		return
 	case first == "admin" && isAdminPath(segs):
-		if _, named := s.vaultOfHost(rq.r.Host); !named {
+		if _, _, named := s.vaultOfHost(rq.r.Host); !named {
 			rq.kind = kindAdmin
 			s.serveAdmin(rq, segs)
 			return
@@ -347,7 +359,7 @@ func (s *Server) dispatch(rq *request) {
 // segs.
 func (s *Server) serveVault(rq *request, segs []string) {
 	ctx := rq.r.Context()
-	name, named := s.vaultOfHost(rq.r.Host)
+	name, hsmHost, named := s.vaultOfHost(rq.r.Host)
 	if !named {
 		name = s.cfg.DefaultVault
 		if name == "" {
@@ -359,6 +371,18 @@ func (s *Server) serveVault(rq *request, segs []string) {
 	v, err := s.vaults.Vault(ctx, name)
 	if err != nil {
 		s.writeError(rq, err)
+		return
+	}
+	switch {
+	case named && hsmHost != (v.SKU == vault.ManagedHSM):
+		// A managedhsm vault is served only at {name}.{HSMDNSSuffix}, any
+		// other only at {name}.{DNSSuffix}: the other suffix names no vault.
+		s.writeError(rq, &vault.Error{Kind: vault.ErrNotFound, Code: "VaultNotFound", Msg: "Vault " + name + " was not found."})
+		return
+	case !named && v.SKU == vault.ManagedHSM:
+		// Managed HSM has no bare origin: its tokens carry its own resource.
+		s.writeError(rq, &httpError{status: http.StatusNotFound, code: "VaultNotFound",
+			msg: "No vault is served at this origin; address a managed HSM by its host name, {name}." + s.cfg.HSMDNSSuffix + "."})
 		return
 	}
 	rq.vault, rq.sku = name, v.SKU
@@ -491,7 +515,7 @@ func bearerToken(h string) (string, bool) {
 
 // validIssuer reports whether iss is this server's issuer as seen through
 // one of its hosts: https://{host}/{tenant}/v2.0 where host is the request's
-// host, a vault host or the suffix itself, localhost, an IP address, or the
+// host, a vault or managed HSM host or either suffix itself, localhost, an IP address, or the
 // bare resource's host.
 func (s *Server) validIssuer(iss, reqHost string) bool {
 	rest, ok := strings.CutPrefix(iss, "https://")
@@ -507,7 +531,7 @@ func (s *Server) validIssuer(iss, reqHost string) bool {
 	}
 	name := strings.ToLower(hostname(host))
 	switch {
-	case name == "localhost", name == s.cfg.DNSSuffix, strings.HasSuffix(name, "."+s.cfg.DNSSuffix):
+	case name == "localhost", s.underSuffix(name):
 		return true
 	case isIP(name):
 		return true

@@ -109,23 +109,107 @@ func TestVaultResolution(t *testing.T) {
 	tests := []struct {
 		host      string
 		wantVault string
+		wantHSM   bool
 		wantNamed bool
 	}{
-		{"dev.localhost:8443", "dev", true},
-		{"DEV.LocalHost:8443", "dev", true},
-		{"dev.localhost", "dev", true},
-		{"dev.localhost.:8443", "dev", true},
-		{"127.0.0.1:8443", "", false},
-		{"[::1]:8443", "", false},
-		{"localhost:8443", "", false},
-		{"a.b.localhost:8443", "", false},
-		{"example.com", "", false},
+		{"dev.localhost:8443", "dev", false, true},
+		{"DEV.LocalHost:8443", "dev", false, true},
+		{"dev.localhost", "dev", false, true},
+		{"dev.localhost.:8443", "dev", false, true},
+		{"127.0.0.1:8443", "", false, false},
+		{"[::1]:8443", "", false, false},
+		{"localhost:8443", "", false, false},
+		{"a.b.localhost:8443", "", false, false},
+		{"example.com", "", false, false},
+		// managedhsm.localhost is under localhost: the longer suffix wins.
+		{"hsm1.managedhsm.localhost:8443", "hsm1", true, true},
+		{"HSM1.ManagedHSM.localhost", "hsm1", true, true},
+		{"managedhsm.localhost:8443", "", false, false},
+		{"a.hsm1.managedhsm.localhost:8443", "", false, false},
 	}
 	s, _ := newTestServer(t)
 	for _, tt := range tests {
-		name, named := s.vaultOfHost(tt.host)
-		if name != tt.wantVault || named != tt.wantNamed {
-			t.Errorf("vaultOfHost(%q) = %q, %v, want %q, %v", tt.host, name, named, tt.wantVault, tt.wantNamed)
+		name, hsm, named := s.vaultOfHost(tt.host)
+		if name != tt.wantVault || hsm != tt.wantHSM || named != tt.wantNamed {
+			t.Errorf("vaultOfHost(%q) = %q, %v, %v, want %q, %v, %v", tt.host, name, hsm, named, tt.wantVault, tt.wantHSM, tt.wantNamed)
+		}
+	}
+}
+
+// TestVaultResolutionSuffixOrder checks that the longer suffix is matched
+// first whichever of the two it is.
+func TestVaultResolutionSuffixOrder(t *testing.T) {
+	for _, tt := range []struct {
+		dns, hsm, host, wantVault string
+		wantHSM                   bool
+	}{
+		{"vault.example", "example", "kv1.vault.example", "kv1", false},
+		{"vault.example", "example", "hsm1.example", "hsm1", true},
+		{"example", "hsm.example", "hsm1.hsm.example", "hsm1", true},
+		{"example", "hsm.example", "kv1.example", "kv1", false},
+		{"vault.azure.net", "managedhsm.azure.net", "kv1.vault.azure.net", "kv1", false},
+		{"vault.azure.net", "managedhsm.azure.net", "hsm1.managedhsm.azure.net", "hsm1", true},
+	} {
+		s, _ := newServerWith(t, func(c *Config, _ *Deps) { c.DNSSuffix, c.HSMDNSSuffix = tt.dns, tt.hsm })
+		name, hsm, named := s.vaultOfHost(tt.host)
+		if !named || name != tt.wantVault || hsm != tt.wantHSM {
+			t.Errorf("suffixes %q/%q: vaultOfHost(%q) = %q, %v, %v, want %q, %v, true", tt.dns, tt.hsm, tt.host, name, hsm, named, tt.wantVault, tt.wantHSM)
+		}
+	}
+}
+
+// TestManagedHSMOrigin checks that a managedhsm vault is served only under
+// the HSM suffix and any other vault only under the vault suffix, that each
+// origin's challenge names its own resource, and that a token for one
+// resource is refused at the other.
+func TestManagedHSMOrigin(t *testing.T) {
+	s, _ := newTestServer(t)
+	const (
+		hsmResource   = "https://managedhsm.localhost:8443"
+		vaultResource = "https://localhost:8443"
+	)
+	for _, tt := range []struct {
+		name, host, token string
+		status            int
+		code, resource    string
+	}{
+		{"hsm with hsm token", "hsm.managedhsm.localhost:8443", hsmToken, 200, "", ""},
+		{"hsm challenge", "hsm.managedhsm.localhost:8443", "", 401, "Unauthorized", hsmResource},
+		{"hsm refuses a vault token", "hsm.managedhsm.localhost:8443", namedToken, 401, "Unauthorized", hsmResource},
+		{"vault with vault token", "dev.localhost:8443", namedToken, 200, "", ""},
+		{"vault challenge", "dev.localhost:8443", "", 401, "Unauthorized", vaultResource},
+		{"vault refuses an hsm token", "dev.localhost:8443", hsmToken, 401, "Unauthorized", vaultResource},
+		{"hsm under the vault suffix", "hsm.localhost:8443", namedToken, 404, "VaultNotFound", ""},
+		{"hsm under the vault suffix, no token", "hsm.localhost:8443", "", 404, "VaultNotFound", ""},
+		{"vault under the hsm suffix", "dev.managedhsm.localhost:8443", hsmToken, 404, "VaultNotFound", ""},
+		{"unknown hsm", "nope.managedhsm.localhost:8443", hsmToken, 404, "VaultNotFound", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := do(s, "GET", tt.host, "/keys?api-version=7.5", tt.token, "")
+			if w.Code != tt.status {
+				t.Fatalf("GET %s/keys = %d %s, want %d", tt.host, w.Code, w.Body, tt.status)
+			}
+			if tt.code != "" && errorCode(t, w) != tt.code {
+				t.Errorf("GET %s/keys code = %s, want %s", tt.host, errorCode(t, w), tt.code)
+			}
+			if tt.resource != "" {
+				want := challengeHeader(tt.host, testTenant, tt.resource)
+				if got := w.Header().Get("WWW-Authenticate"); got != want {
+					t.Errorf("challenge = %s, want %s", got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestManagedHSMNotAtBareOrigin checks that a managedhsm default vault is
+// not served at the bare origin.
+func TestManagedHSMNotAtBareOrigin(t *testing.T) {
+	s, _ := newServerWith(t, func(c *Config, _ *Deps) { c.DefaultVault = "hsm" })
+	for _, tok := range []string{bareToken, hsmToken, ""} {
+		w := do(s, "GET", bareHost, "/keys?api-version=7.5", tok, "")
+		if w.Code != 404 || errorCode(t, w) != "VaultNotFound" {
+			t.Errorf("GET bare /keys (token %q) = %d %s, want 404 VaultNotFound", tok, w.Code, w.Body)
 		}
 	}
 }

@@ -33,6 +33,11 @@ type Config struct {
 	PublicPort int `json:"publicPort"`
 	// DNSSuffix is the parent domain of vault hosts: {vault}.{DNSSuffix}.
 	DNSSuffix string `json:"dnsSuffix"`
+	// HSMDNSSuffix is the parent domain of managedhsm vault hosts:
+	// {vault}.{HSMDNSSuffix}, as Azure's managedhsm.azure.net is separate
+	// from vault.azure.net. It must differ from DNSSuffix; either may be a
+	// subdomain of the other (the longer suffix is matched first).
+	HSMDNSSuffix string `json:"hsmDnsSuffix"`
 	// TenantID is the tenant of the built-in token issuer.
 	TenantID string `json:"tenantId"`
 	// Resource is the token audience named in the bare-origin challenge;
@@ -231,6 +236,7 @@ func Defaults() Config {
 		DataDir:         "./keywarden-data",
 		Listen:          "127.0.0.1:8443",
 		DNSSuffix:       "localhost",
+		HSMDNSSuffix:    "managedhsm.localhost",
 		TokenTTL:        Duration(time.Hour),
 		ShutdownTimeout: Duration(15 * time.Second),
 		MaxBodyBytes:    1 << 20,
@@ -288,6 +294,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		"KEYWARDEN_DATA_DIR":       &c.DataDir,
 		"KEYWARDEN_LISTEN":         &c.Listen,
 		"KEYWARDEN_DNS_SUFFIX":     &c.DNSSuffix,
+		"KEYWARDEN_HSM_DNS_SUFFIX": &c.HSMDNSSuffix,
 		"KEYWARDEN_TENANT_ID":      &c.TenantID,
 		"KEYWARDEN_RESOURCE":       &c.Resource,
 		"KEYWARDEN_DEFAULT_VAULT":  &c.DefaultVault,
@@ -342,6 +349,13 @@ func (c *Config) Validate() error {
 	c.DNSSuffix = strings.ToLower(strings.TrimSuffix(c.DNSSuffix, "."))
 	if c.DNSSuffix == "" || strings.ContainsAny(c.DNSSuffix, ":/ ") {
 		return fmt.Errorf("config: dnsSuffix %q is not a domain name", c.DNSSuffix)
+	}
+	c.HSMDNSSuffix = strings.ToLower(strings.TrimSuffix(c.HSMDNSSuffix, "."))
+	if c.HSMDNSSuffix == "" || strings.ContainsAny(c.HSMDNSSuffix, ":/ ") || strings.HasPrefix(c.HSMDNSSuffix, ".") {
+		return fmt.Errorf("config: hsmDnsSuffix %q is not a domain name", c.HSMDNSSuffix)
+	}
+	if c.HSMDNSSuffix == c.DNSSuffix {
+		return fmt.Errorf("config: hsmDnsSuffix %q must differ from dnsSuffix: managedhsm vaults are served on their own domain", c.HSMDNSSuffix)
 	}
 	if c.Resource == "" {
 		c.Resource = "https://" + net.JoinHostPort(c.DNSSuffix, strconv.Itoa(c.PublicPort))

@@ -34,6 +34,24 @@ func TestLoad(t *testing.T) {
 				t.Errorf("Load = %+v", c)
 			}
 		}},
+		{name: "hsm suffix default", file: `{}`, check: func(t *testing.T, c Config) {
+			if c.HSMDNSSuffix != "managedhsm.localhost" {
+				t.Errorf("Load: hsmDnsSuffix = %q, want managedhsm.localhost", c.HSMDNSSuffix)
+			}
+		}},
+		{name: "hsm suffix env", file: `{}`, env: map[string]string{"KEYWARDEN_HSM_DNS_SUFFIX": "MHSM.Example.COM."}, check: func(t *testing.T, c Config) {
+			if c.HSMDNSSuffix != "mhsm.example.com" {
+				t.Errorf("Load: hsmDnsSuffix = %q, want mhsm.example.com", c.HSMDNSSuffix)
+			}
+		}},
+		{name: "hsm suffix file", file: `{"dnsSuffix":"vault.example","hsmDnsSuffix":"hsm.example"}`, check: func(t *testing.T, c Config) {
+			if c.HSMDNSSuffix != "hsm.example" || c.DNSSuffix != "vault.example" {
+				t.Errorf("Load: suffixes = %q, %q", c.DNSSuffix, c.HSMDNSSuffix)
+			}
+		}},
+		{name: "hsm suffix equals dns suffix", file: `{"dnsSuffix":"kv.example","hsmDnsSuffix":"KV.example."}`, wantErr: "hsmDnsSuffix"},
+		{name: "hsm suffix not a domain", file: `{"hsmDnsSuffix":"hsm.example:443"}`, wantErr: "hsmDnsSuffix"},
+		{name: "hsm suffix empty", file: `{"hsmDnsSuffix":""}`, wantErr: "hsmDnsSuffix"},
 		{name: "unknown field line", file: "{\n\"listen\":\"127.0.0.1:1\",\n\"secret\": \"x\"\n}", wantErr: "c.json:"},
 		{name: "syntax error line", file: "{\n\"listen\": \"a:1\",\n}", wantErr: ":3:"},
 		{name: "type error line", file: "{\n\"listen\": \"a:1\",\n\"publicPort\": \"x\"}", wantErr: ":3:"},
