@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"time"
 
@@ -75,6 +76,7 @@ func openEngine(ctx context.Context, cfg config.Config, log *slog.Logger, create
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
 	lockMemory(log)
+	tuneGC()
 	var root *seal.RootKey
 	var err error
 	if createRoot {
@@ -182,6 +184,17 @@ func (e *engine) tenantID(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("tenant id: %w", err)
 	}
 	return tenant, nil
+}
+
+// tuneGC lets the heap grow to five times the live data between
+// collections (GOGC=400) unless GOGC is set: the server's garbage is
+// short-lived per-request buffers, and at the default 100 collections took
+// about a tenth of its CPU under load (EC P-256 signing went from about
+// 14% to 19% of raw speed in `keywarden bench`).
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
 }
 
 // lockMemory keeps secrets out of swap where the system allows it.

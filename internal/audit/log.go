@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/hmac"
@@ -14,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -265,6 +267,12 @@ func (l *Log) Append(ctx context.Context, r Record) error {
 const SyncInterval = 100 * time.Millisecond
 
 func (l *Log) write(ctx context.Context, r Record, durable bool) error {
+	// Encode outside the lock; only the sequence number and the chain are
+	// added under it.
+	pre, err := json.Marshal(newEvent(r))
+	if err != nil {
+		return fmt.Errorf("audit: encoding record: %w", err)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
@@ -279,7 +287,7 @@ func (l *Log) write(ctx context.Context, r Record, durable bool) error {
 			return err
 		}
 	}
-	if err := l.appendLocked(newEvent(r)); err != nil {
+	if err := l.appendEncodedLocked(pre); err != nil {
 		return err
 	}
 	l.records.Add(1)
@@ -385,6 +393,12 @@ func (l *Log) appendLocked(e *Event) error {
 		}
 		line = appendField(line, signatureField, sig)
 	}
+	return l.chainLocked(line, e.Seq, e.Checkpoint != nil)
+}
+
+// chainLocked adds the chain field to an encoded record with sequence
+// number seq and queues it.
+func (l *Log) chainLocked(line []byte, seq uint64, checkpoint bool) error {
 	if l.hm == nil {
 		l.hm = hmac.New(sha256.New, l.mac)
 	}
@@ -395,8 +409,8 @@ func (l *Log) appendLocked(e *Event) error {
 	l.hm.Sum(c[:0])
 	line = appendField(line, chainField, hex.EncodeToString(c[:]))
 	line = append(line, '\n')
-	l.seq, l.prev = e.Seq, c
-	if e.Checkpoint != nil {
+	l.seq, l.prev = seq, c
+	if checkpoint {
 		l.digest.Reset()
 		l.sinceCk = 0
 	} else {
@@ -411,6 +425,25 @@ func (l *Log) appendLocked(e *Event) error {
 	l.fileBytes += int64(len(line))
 	l.queued++
 	return nil
+}
+
+// seqPlaceholder is how an encoded Event with Seq 0 shows its sequence
+// number; appendEncodedLocked replaces it with the real one.
+var seqPlaceholder = []byte(`,"seq":0,`)
+
+// appendEncodedLocked chains a request record encoded with Seq 0.
+func (l *Log) appendEncodedLocked(pre []byte) error {
+	i := bytes.Index(pre, seqPlaceholder)
+	if i < 0 {
+		return errors.New("audit: encoded record has no sequence number")
+	}
+	seq := l.seq + 1
+	line := make([]byte, 0, len(pre)+24)
+	line = append(line, pre[:i]...)
+	line = append(line, `,"seq":`...)
+	line = strconv.AppendUint(line, seq, 10)
+	line = append(line, pre[i+len(seqPlaceholder)-1:]...)
+	return l.chainLocked(line, seq, false)
 }
 
 // checkpointLocked chains a checkpoint.
