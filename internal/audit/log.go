@@ -407,22 +407,27 @@ func (l *Log) chainLocked(line []byte, seq uint64, checkpoint bool) error {
 	l.hm.Write(line)
 	var c [chainSize]byte
 	l.hm.Sum(c[:0])
-	line = appendField(line, chainField, hex.EncodeToString(c[:]))
-	line = append(line, '\n')
 	l.seq, l.prev = seq, c
-	if checkpoint {
-		l.digest.Reset()
-		l.sinceCk = 0
-	} else {
-		l.digest.Write(line)
-		l.sinceCk++
-	}
+	// Queue the line with its chain field (as appendField writes it)
+	// straight into the pending buffer.
 	if len(l.pending) == 0 {
 		l.pending = append(l.pending, chunk{})
 	}
 	last := &l.pending[len(l.pending)-1]
-	last.lines = append(last.lines, line...)
-	l.fileBytes += int64(len(line))
+	start := len(last.lines)
+	last.lines = append(last.lines, line[:len(line)-1]...)
+	last.lines = append(last.lines, chainField...)
+	last.lines = hex.AppendEncode(last.lines, c[:])
+	last.lines = append(last.lines, '"', '}', '\n')
+	full := last.lines[start:]
+	if checkpoint {
+		l.digest.Reset()
+		l.sinceCk = 0
+	} else {
+		l.digest.Write(full)
+		l.sinceCk++
+	}
+	l.fileBytes += int64(len(full))
 	l.queued++
 	return nil
 }
