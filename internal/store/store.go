@@ -267,8 +267,6 @@ type Principal struct {
 	// Certificates are the principal's client certificates (public parts),
 	// used for JWT client assertions (RFC 7523).
 	Certificates []CertificateCredential
-	// Roles are coarse role names held until role assignments exist.
-	Roles []string
 	// Created is the creation time.
 	Created time.Time
 }

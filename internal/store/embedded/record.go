@@ -243,7 +243,6 @@ type principalRecord struct {
 	Disabled     bool                `json:"disabled"`
 	Secrets      []credentialRecord  `json:"secrets,omitempty"`
 	Certificates []certificateRecord `json:"certificates,omitempty"`
-	Roles        []string            `json:"roles,omitempty"`
 	Created      time.Time           `json:"created"`
 }
 
@@ -271,7 +270,6 @@ func newPrincipalRecord(p store.Principal) principalRecord {
 		ObjectID: p.ObjectID,
 		Name:     p.Name,
 		Disabled: p.Disabled,
-		Roles:    p.Roles,
 		Created:  stamp(p.Created),
 	}
 	for _, c := range p.Secrets {
@@ -301,7 +299,6 @@ func (r principalRecord) principal() store.Principal {
 		ObjectID: r.ObjectID,
 		Name:     r.Name,
 		Disabled: r.Disabled,
-		Roles:    r.Roles,
 		Created:  r.Created,
 	}
 	for _, c := range r.Secrets {

@@ -210,7 +210,6 @@ func newPrincipal(clientID string) store.Principal {
 			},
 			{ID: "c2", DER: []byte{0x30, 0x03, 0x02, 0x01, 0x00}, Thumbprint: "00", Created: at(3)},
 		},
-		Roles:   []string{"Key Vault Crypto User", "Key Vault Reader"},
 		Created: at(0),
 	}
 }
