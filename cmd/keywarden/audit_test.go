@@ -100,7 +100,7 @@ func TestAuditFailClosedWithRealVault(t *testing.T) {
 	}
 	defer log.Close()
 	h := api.New(api.Config{TenantID: "t1", DefaultVault: "dev", Throttle: api.Throttle{VaultRPS: -1, PrincipalRPS: -1}},
-		api.Deps{Vaults: vs, Tokens: oneToken{}, Audit: auditor{l: log}})
+		api.Deps{Vaults: vs, Tokens: oneToken{}, Audit: auditor{l: log}, Authorizer: api.AllowAll})
 	do := func(method, path, body string) int {
 		req := httptest.NewRequest(method, "https://127.0.0.1"+path+"?api-version=7.5", strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer t")

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 
@@ -13,11 +14,14 @@ import (
 // runs before the route reads its body or calls the domain, so a denied
 // caller never learns whether a key exists.
 func (s *Server) authorize(rq *request, rt *route) bool {
-	if s.authz == nil {
-		return true
-	}
 	action, scope := rt.actionFor(rq.sku), rt.scope(rq)
-	d, err := s.authz.Authorize(rq.r.Context(), rq.caller.subject(), action, scope)
+	authz := s.authz
+	if authz == nil {
+		// Fail closed: a server wired without an authorizer refuses
+		// everything rather than allowing it.
+		authz = denyAll{}
+	}
+	d, err := authz.Authorize(rq.r.Context(), rq.caller.subject(), action, scope)
 	if err != nil {
 		s.writeError(rq, err)
 		return false
@@ -54,4 +58,22 @@ func forbiddenByRBAC(rq *request, action, scope string) error {
 		"DecisionReason: null \r\n" +
 		"Vault: " + rq.vault + ";location=keywarden"
 	return &httpError{status: http.StatusForbidden, code: "Forbidden", inner: "ForbiddenByRbac", msg: msg}
+}
+
+// AllowAll is an Authorizer that allows every authenticated caller every
+// action. It exists for tests and for embedding the API where the caller
+// is the only user; a server must never be wired with it.
+var AllowAll Authorizer = allowAll{}
+
+type allowAll struct{}
+
+func (allowAll) Authorize(context.Context, rbac.Subject, string, string) (rbac.Decision, error) {
+	return rbac.Decision{Allowed: true}, nil
+}
+
+// denyAll refuses everything: what a Server without an Authorizer does.
+type denyAll struct{}
+
+func (denyAll) Authorize(context.Context, rbac.Subject, string, string) (rbac.Decision, error) {
+	return rbac.Decision{Reason: "no authorizer is configured"}, nil
 }

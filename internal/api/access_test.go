@@ -75,7 +75,7 @@ func newServerWith(t testing.TB, opt func(*Config, *Deps)) (*Server, *fakeVaults
 		Now:          func() time.Time { return time.Unix(1700000500, 0) },
 		Throttle:     Throttle{VaultRPS: -1, PrincipalRPS: -1},
 	}
-	d := Deps{Vaults: f, Tokens: fakeTokens{}}
+	d := Deps{Vaults: f, Tokens: fakeTokens{}, Authorizer: AllowAll}
 	opt(&cfg, &d)
 	return New(cfg, d), f
 }
@@ -379,5 +379,19 @@ func TestAuthorizeIssuerBinding(t *testing.T) {
 				t.Errorf("GET %s as %q = %d %s, want %d", tt.target, tt.token, w.Code, w.Body, tt.status)
 			}
 		})
+	}
+}
+
+// TestNoAuthorizerFailsClosed checks that a Server wired without an
+// Authorizer refuses every data-plane request instead of allowing it.
+func TestNoAuthorizerFailsClosed(t *testing.T) {
+	s, _ := newServerWith(t, func(_ *Config, d *Deps) { d.Authorizer = nil })
+	w := do(s, "GET", namedHost, "/keys?api-version=7.5", namedToken, "")
+	if w.Code != http.StatusForbidden || !strings.Contains(w.Body.String(), "ForbiddenByRbac") {
+		t.Errorf("GET /keys without an Authorizer = %d %s, want 403 ForbiddenByRbac", w.Code, w.Body)
+	}
+	s, _ = newServerWith(t, func(_ *Config, d *Deps) { d.Authorizer = AllowAll })
+	if w := do(s, "GET", namedHost, "/keys?api-version=7.5", namedToken, ""); w.Code != http.StatusOK {
+		t.Errorf("GET /keys with AllowAll = %d %s, want 200", w.Code, w.Body)
 	}
 }

@@ -261,7 +261,7 @@ const (
 )
 
 // newTestServer returns a Server over a fake Vaults serving "dev" at the
-// bare origin, with a fixed clock, no Authorizer and no throttling (the
+// bare origin, with a fixed clock, an AllowAll Authorizer and no throttling (the
 // clock never refills a bucket).
 func newTestServer(t testing.TB) (*Server, *fakeVaults) {
 	t.Helper()
@@ -273,7 +273,7 @@ func newTestServer(t testing.TB) (*Server, *fakeVaults) {
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Now:          func() time.Time { return time.Unix(1700000500, 0) },
 		Throttle:     Throttle{VaultRPS: -1, PrincipalRPS: -1},
-	}, Deps{Vaults: f, Tokens: fakeTokens{}})
+	}, Deps{Vaults: f, Tokens: fakeTokens{}, Authorizer: AllowAll})
 	return s, f
 }
 

@@ -39,7 +39,7 @@ func TestAzureSDK(t *testing.T) {
 	_, port, _ := net.SplitHostPort(addr)
 	p, _ := strconv.Atoi(port)
 	s = New(Config{TenantID: testTenant, Port: p, DefaultVault: "dev", Logger: slog.New(slog.DiscardHandler),
-		Now: func() time.Time { return time.Unix(1700000500, 0) }}, Deps{Vaults: f, Tokens: fakeTokens{}})
+		Now: func() time.Time { return time.Unix(1700000500, 0) }}, Deps{Vaults: f, Tokens: fakeTokens{}, Authorizer: AllowAll})
 
 	// Every name resolves to the test server, as /etc/hosts would.
 	var d net.Dialer

@@ -176,9 +176,9 @@ type Deps struct {
 	// Tokens issues and checks access tokens.
 	Tokens TokenAuthority
 	// Authorizer decides every data-plane request after authentication.
-	// Nil allows every authenticated caller everything: only for tests;
-	// cmd always sets it. The administration API needs it: without it,
-	// that API answers 501.
+	// Nil refuses every data-plane request (fail closed) and turns the
+	// administration API off (501); tests that need no roles pass
+	// AllowAll.
 	Authorizer Authorizer
 	// VaultAdmin, Principals and Roles back the administration API
 	// (/admin/v1/, admin.go); Roles also backs the Managed HSM RBAC API.

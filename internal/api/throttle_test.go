@@ -160,7 +160,7 @@ func TestThrottleSDKRetries(t *testing.T) {
 	_, port, _ := net.SplitHostPort(addr)
 	p, _ := strconv.Atoi(port)
 	s = New(Config{TenantID: testTenant, Port: p, DefaultVault: "dev", Logger: slog.New(slog.DiscardHandler),
-		Throttle: Throttle{VaultRPS: 1, VaultBurst: 1, PrincipalRPS: -1}}, Deps{Vaults: f, Tokens: fakeTokens{}})
+		Throttle: Throttle{VaultRPS: 1, VaultBurst: 1, PrincipalRPS: -1}}, Deps{Vaults: f, Tokens: fakeTokens{}, Authorizer: AllowAll})
 
 	var d net.Dialer
 	hc := &http.Client{Transport: &http.Transport{
