@@ -262,7 +262,8 @@ func TestLoadFileRejects(t *testing.T) {
 		{"group writable", make([]byte, KeySize), 0o620, "mode 0620"},
 		{"short", []byte("hunter2-short-secret"), 0o600, "has 20 bytes, want 32"},
 		{"empty", nil, 0o600, "has 0 bytes"},
-		{"long", []byte(strings.Repeat("hunter2-", 5)), 0o600, "longer than 32 bytes"},
+		{"long", []byte(strings.Repeat("hunter2-", 5)), 0o600, "has 40 bytes"},
+		{"too many keys", []byte(strings.Repeat("hunter2-", 4*5)), 0o600, "longer than 128 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
