@@ -11,6 +11,7 @@ import (
 	p11 "github.com/miekg/pkcs11"
 
 	"github.com/keywarden/keywarden/internal/keys"
+	"github.com/keywarden/keywarden/internal/keys/keywrap"
 	"github.com/keywarden/keywarden/internal/secret"
 )
 
@@ -153,9 +154,9 @@ func (k *key) wrap(ctx context.Context, mode aesMode, p []byte) ([]byte, error) 
 		}
 		enc := ecbFunc(k.p.m, sh, h, true)
 		if mode == modeKWP {
-			out, err = keyWrapPad(enc, p)
+			out, err = keywrap.WrapPad(enc, p)
 		} else {
-			out, err = keyWrap(enc, p)
+			out, err = keywrap.Wrap(enc, p)
 		}
 		return err
 	})
@@ -176,11 +177,11 @@ func (k *key) unwrap(ctx context.Context, mode aesMode, c []byte) ([]byte, error
 		if native {
 			out, err = nativeUnwrap(k.p.m, sh, h, mech, c)
 		} else if dec := ecbFunc(k.p.m, sh, h, false); mode == modeKWP {
-			out, err = keyUnwrapPad(dec, c)
+			out, err = keywrap.UnwrapPad(dec, c)
 		} else {
-			out, err = keyUnwrap(dec, c)
+			out, err = keywrap.Unwrap(dec, c)
 		}
-		if errors.Is(err, errUnwrap) {
+		if errors.Is(err, keywrap.ErrUnwrap) {
 			return errDecryption()
 		}
 		return err
@@ -189,8 +190,8 @@ func (k *key) unwrap(ctx context.Context, mode aesMode, c []byte) ([]byte, error
 }
 
 // ecbFunc returns the token's AES block operation (CKM_AES_ECB) under key
-// h in session sh, as a blockFunc.
-func ecbFunc(m module, sh p11.SessionHandle, h p11.ObjectHandle, encrypt bool) blockFunc {
+// h in session sh, as a keywrap.BlockFunc.
+func ecbFunc(m module, sh p11.SessionHandle, h p11.ObjectHandle, encrypt bool) keywrap.BlockFunc {
 	mech := []*p11.Mechanism{p11.NewMechanism(p11.CKM_AES_ECB, nil)}
 	return func(in []byte) ([]byte, error) {
 		if encrypt {
@@ -250,7 +251,7 @@ func nativeUnwrap(m module, sh p11.SessionHandle, h p11.ObjectHandle, mech uint,
 	obj, err := m.UnwrapKey(sh, []*p11.Mechanism{p11.NewMechanism(mech, nil)}, h, c, dataTemplate())
 	if err != nil {
 		if classify(err) == kindInput || errors.Is(err, p11.Error(p11.CKR_GENERAL_ERROR)) {
-			return nil, errUnwrap
+			return nil, keywrap.ErrUnwrap
 		}
 		return nil, fmt.Errorf("C_UnwrapKey: %w", err)
 	}

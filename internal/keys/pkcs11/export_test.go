@@ -8,6 +8,7 @@ import (
 	p11 "github.com/miekg/pkcs11"
 
 	"github.com/keywarden/keywarden/internal/keys"
+	"github.com/keywarden/keywarden/internal/keys/keywrap"
 )
 
 // Module is module, for the fault-injecting wrapper of the external tests.
@@ -48,9 +49,9 @@ func ConstructedWrap(ctx context.Context, k keys.Key, pad bool, in []byte) (out 
 	err = kk.do(ctx, "test", func(sh p11.SessionHandle, h p11.ObjectHandle) error {
 		enc := ecbFunc(kk.p.m, sh, h, true)
 		if pad {
-			out, err = keyWrapPad(enc, in)
+			out, err = keywrap.WrapPad(enc, in)
 		} else {
-			out, err = keyWrap(enc, in)
+			out, err = keywrap.Wrap(enc, in)
 		}
 		return err
 	})
@@ -63,9 +64,9 @@ func ConstructedUnwrap(ctx context.Context, k keys.Key, pad bool, in []byte) (ou
 	err = kk.do(ctx, "test", func(sh p11.SessionHandle, h p11.ObjectHandle) error {
 		dec := ecbFunc(kk.p.m, sh, h, false)
 		if pad {
-			out, err = keyUnwrapPad(dec, in)
+			out, err = keywrap.UnwrapPad(dec, in)
 		} else {
-			out, err = keyUnwrap(dec, in)
+			out, err = keywrap.Unwrap(dec, in)
 		}
 		return err
 	})
