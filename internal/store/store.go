@@ -26,6 +26,7 @@ package store
 import (
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"time"
 )
@@ -56,6 +57,19 @@ type Store interface {
 	Update(ctx context.Context, fn func(Tx) error) error
 	// Close releases the store.
 	Close() error
+}
+
+// Snapshotter is an optional capability of a Store: a consistent copy of
+// the whole store, in the backend's own format, taken while the store keeps
+// serving. Like the store, a snapshot holds only sealed secrets, never the
+// root key.
+type Snapshotter interface {
+	// Snapshot writes the store as of one committed transaction to w and
+	// returns the number of bytes written. Updates committed while it runs
+	// are not in the copy; they go on while it runs (an implementation may
+	// hold some of them back briefly: see its documentation). It stops with ctx.Err() when ctx is done; the bytes written
+	// to w are then not a usable snapshot.
+	Snapshot(ctx context.Context, w io.Writer) (int64, error)
 }
 
 // Page selects a slice of an ordered listing.

@@ -73,6 +73,9 @@ import (
 // ErrInUse reports that another process holds the store file open.
 var ErrInUse = errors.New("store is in use by another process")
 
+// ErrNotStore reports a file that is not a Keywarden store (CheckSnapshot).
+var ErrNotStore = errors.New("not a Keywarden store file")
+
 // DefaultLockTimeout is how long Open waits for the file lock unless
 // WithLockTimeout says otherwise.
 const DefaultLockTimeout = 2 * time.Second
@@ -194,17 +197,8 @@ func initSchema(btx *bolt.Tx) error {
 		return btx.Bucket(bucketMeta).Put(metaSchema, []byte(strconv.Itoa(store.SchemaVersion)))
 	}
 
-	raw := meta.Get(metaSchema)
-	v, err := strconv.Atoi(string(raw))
-	if err != nil || v < 1 {
-		return fmt.Errorf("invalid schema version %q", raw)
-	}
-	switch {
-	case v > store.SchemaVersion:
-		return fmt.Errorf("schema version %d, this binary supports %d: %w", v, store.SchemaVersion, store.ErrSchemaTooNew)
-	case v < store.SchemaVersion:
-		// Migrations from older schemas go here when SchemaVersion grows.
-		return fmt.Errorf("schema version %d is older than %d and no migration exists", v, store.SchemaVersion)
+	if err := checkSchema(meta.Get(metaSchema)); err != nil {
+		return err
 	}
 	for _, name := range baseBuckets() {
 		if btx.Bucket(name) == nil {
@@ -215,6 +209,23 @@ func initSchema(btx *bolt.Tx) error {
 		if _, err := btx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %q: %w", name, err)
 		}
+	}
+	return nil
+}
+
+// checkSchema checks the schema version stored in the meta bucket. Errors
+// wrap store.ErrSchemaTooNew for a newer schema.
+func checkSchema(raw []byte) error {
+	v, err := strconv.Atoi(string(raw))
+	if err != nil || v < 1 {
+		return fmt.Errorf("invalid schema version %q", raw)
+	}
+	switch {
+	case v > store.SchemaVersion:
+		return fmt.Errorf("schema version %d, this binary supports %d: %w", v, store.SchemaVersion, store.ErrSchemaTooNew)
+	case v < store.SchemaVersion:
+		// Migrations from older schemas go here when SchemaVersion grows.
+		return fmt.Errorf("schema version %d is older than %d and no migration exists", v, store.SchemaVersion)
 	}
 	return nil
 }
