@@ -72,3 +72,8 @@ func ConstructedUnwrap(ctx context.Context, k keys.Key, pad bool, in []byte) (ou
 	})
 	return out, err
 }
+
+// FindRootKey returns the handles of root key id.
+func FindRootKey(m Module, sh p11.SessionHandle, id string) ([]p11.ObjectHandle, error) {
+	return find(m, sh, rootKeyTemplate([]byte(id)))
+}

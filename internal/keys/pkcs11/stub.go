@@ -4,8 +4,10 @@ package pkcs11
 
 import (
 	"context"
+	"time"
 
 	"github.com/keywarden/keywarden/internal/keys"
+	"github.com/keywarden/keywarden/internal/seal"
 )
 
 // Provider is the PKCS#11 provider; in this build (no cgo) it cannot be
@@ -56,3 +58,23 @@ func (p *Provider) ExportWrapped(ctx context.Context, m keys.Material) ([]byte, 
 func (p *Provider) ImportWrapped(ctx context.Context, spec keys.Spec, wrapped []byte) (keys.Material, error) {
 	return keys.Material{}, ErrNoCgo
 }
+
+// RootKey is an HSM root key; in this build it cannot exist.
+type RootKey struct{}
+
+// ID returns "".
+func (k *RootKey) ID() string { return "" }
+
+// Cipher fails with ErrNoCgo.
+func (k *RootKey) Cipher(purpose string) (seal.Cipher, error) { return nil, ErrNoCgo }
+
+// RootKeys fails with ErrNoCgo.
+func (p *Provider) RootKeys(ctx context.Context) ([]*RootKey, error) { return nil, ErrNoCgo }
+
+// GenerateRootKey fails with ErrNoCgo.
+func (p *Provider) GenerateRootKey(ctx context.Context, now time.Time) (*RootKey, error) {
+	return nil, ErrNoCgo
+}
+
+// DestroyRootKey fails with ErrNoCgo.
+func (p *Provider) DestroyRootKey(ctx context.Context, id string) error { return ErrNoCgo }

@@ -1,0 +1,209 @@
+//go:build cgo
+
+package pkcs11
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	p11 "github.com/miekg/pkcs11"
+
+	"github.com/keywarden/keywarden/internal/seal"
+)
+
+// rootKeyLabel is the CKA_LABEL of every deployment root key object; its
+// CKA_ID is the key's id.
+const rootKeyLabel = "kw-root"
+
+// rootKeyPrefix starts every HSM root key id.
+const rootKeyPrefix = "hsm-"
+
+// RootKey is a deployment root key held in the token: an AES-256 secret
+// key object that never leaves it (CKA_SENSITIVE, not extractable, no
+// wrap or unwrap). It implements seal.KeyVersion: every record is sealed
+// and opened by the token's CKM_AES_GCM.
+type RootKey struct {
+	p  *Provider
+	id string
+}
+
+var _ seal.KeyVersion = (*RootKey)(nil)
+
+// ID returns the key's id: "hsm-", its creation time (UTC, to the second)
+// and 8 random hex digits, so that ids sort by age.
+func (k *RootKey) ID() string { return k.id }
+
+// Cipher returns the token AES-GCM cipher of the key for purpose: the
+// purpose is bound into the additional data of every record
+// ("keywarden/{purpose}" NUL aad), so that records of one purpose never
+// open under another.
+func (k *RootKey) Cipher(purpose string) (seal.Cipher, error) {
+	return rootCipher{k: k, prefix: "keywarden/" + purpose + "\x00"}, nil
+}
+
+// RootKeys returns the root keys in the token, oldest first.
+func (p *Provider) RootKeys(ctx context.Context) ([]*RootKey, error) {
+	var ids []string
+	err := p.session(ctx, "list root keys", func(sh p11.SessionHandle) error {
+		hs, err := find(p.m, sh, rootKeyTemplate(nil))
+		if err != nil {
+			return err
+		}
+		for _, h := range hs {
+			attrs, err := p.m.GetAttributeValue(sh, h, []*p11.Attribute{p11.NewAttribute(p11.CKA_ID, nil)})
+			if err != nil {
+				return fmt.Errorf("C_GetAttributeValue(CKA_ID): %w", err)
+			}
+			if id := string(attrs[0].Value); strings.HasPrefix(id, rootKeyPrefix) {
+				ids = append(ids, id)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	out := make([]*RootKey, len(ids))
+	for i, id := range ids {
+		out[i] = &RootKey{p: p, id: id}
+	}
+	return out, nil
+}
+
+// GenerateRootKey creates a new root key in the token. It is durable in
+// the token when GenerateRootKey returns.
+func (p *Provider) GenerateRootKey(ctx context.Context, now time.Time) (*RootKey, error) {
+	rnd := make([]byte, 4)
+	if _, err := io.ReadFull(p.rand, rnd); err != nil {
+		return nil, fmt.Errorf("pkcs11: root key id: %w", err)
+	}
+	id := rootKeyPrefix + now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(rnd)
+	err := p.session(ctx, "generate root key", func(sh p11.SessionHandle) error {
+		t := append(rootKeyTemplate([]byte(id)),
+			p11.NewAttribute(p11.CKA_VALUE_LEN, 32),
+			p11.NewAttribute(p11.CKA_TOKEN, true),
+			p11.NewAttribute(p11.CKA_PRIVATE, true),
+			p11.NewAttribute(p11.CKA_SENSITIVE, true),
+			p11.NewAttribute(p11.CKA_EXTRACTABLE, false),
+			p11.NewAttribute(p11.CKA_ENCRYPT, true),
+			p11.NewAttribute(p11.CKA_DECRYPT, true),
+			p11.NewAttribute(p11.CKA_WRAP, false),
+			p11.NewAttribute(p11.CKA_UNWRAP, false),
+			p11.NewAttribute(p11.CKA_DERIVE, false),
+			p11.NewAttribute(p11.CKA_SIGN, false),
+			p11.NewAttribute(p11.CKA_VERIFY, false))
+		if _, err := p.m.GenerateKey(sh, []*p11.Mechanism{p11.NewMechanism(p11.CKM_AES_KEY_GEN, nil)}, t); err != nil {
+			return fmt.Errorf("C_GenerateKey(root key): %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &RootKey{p: p, id: id}, nil
+}
+
+// DestroyRootKey destroys the root key id in the token. Every record still
+// sealed under it becomes unreadable. Destroying a key that is gone is not
+// an error.
+func (p *Provider) DestroyRootKey(ctx context.Context, id string) error {
+	if !strings.HasPrefix(id, rootKeyPrefix) {
+		return fmt.Errorf("pkcs11: %q is not an HSM root key id", id)
+	}
+	return p.session(ctx, "destroy root key", func(sh p11.SessionHandle) error {
+		hs, err := find(p.m, sh, rootKeyTemplate([]byte(id)))
+		if err != nil {
+			return err
+		}
+		for _, h := range hs {
+			if err := p.m.DestroyObject(sh, h); err != nil && classify(err) != kindHandle {
+				return fmt.Errorf("C_DestroyObject: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// rootKeyTemplate matches root key objects, or the one with CKA_ID id.
+func rootKeyTemplate(id []byte) []*p11.Attribute {
+	t := []*p11.Attribute{
+		p11.NewAttribute(p11.CKA_CLASS, p11.CKO_SECRET_KEY),
+		p11.NewAttribute(p11.CKA_KEY_TYPE, p11.CKK_AES),
+		p11.NewAttribute(p11.CKA_LABEL, rootKeyLabel),
+	}
+	if id != nil {
+		t = append(t, p11.NewAttribute(p11.CKA_ID, id))
+	}
+	return t
+}
+
+// rootCipher seals with one root key for one purpose inside the token.
+type rootCipher struct {
+	k      *RootKey
+	prefix string
+}
+
+// Encrypt implements seal.Cipher.
+func (c rootCipher) Encrypt(nonce, plaintext, aad []byte) ([]byte, error) {
+	return c.crypt(true, nonce, plaintext, aad)
+}
+
+// Decrypt implements seal.Cipher: a record the token does not
+// authenticate is seal.ErrOpen.
+func (c rootCipher) Decrypt(nonce, ciphertext, aad []byte) ([]byte, error) {
+	return c.crypt(false, nonce, ciphertext, aad)
+}
+
+func (c rootCipher) crypt(encrypt bool, nonce, in, aad []byte) ([]byte, error) {
+	full := make([]byte, 0, len(c.prefix)+len(aad))
+	full = append(append(full, c.prefix...), aad...)
+	gp := p11.NewGCMParams(nonce, full, 8*gcmTagSize)
+	defer gp.Free()
+	mech := []*p11.Mechanism{p11.NewMechanism(p11.CKM_AES_GCM, gp)}
+	var out []byte
+	rejected := false
+	err := c.k.p.session(context.Background(), "root key", func(sh p11.SessionHandle) error {
+		hs, err := find(c.k.p.m, sh, rootKeyTemplate([]byte(c.k.id)))
+		if err != nil {
+			return err
+		}
+		if len(hs) != 1 {
+			return fmt.Errorf("pkcs11: root key %s: %d objects in the token, want 1", c.k.id, len(hs))
+		}
+		if encrypt {
+			if err := c.k.p.m.EncryptInit(sh, mech, hs[0]); err != nil {
+				return fmt.Errorf("C_EncryptInit: %w", err)
+			}
+			if out, err = c.k.p.m.Encrypt(sh, in); err != nil {
+				return fmt.Errorf("C_Encrypt: %w", err)
+			}
+			return nil
+		}
+		if err := c.k.p.m.DecryptInit(sh, mech, hs[0]); err != nil {
+			return fmt.Errorf("C_DecryptInit: %w", err)
+		}
+		if out, err = c.k.p.m.Decrypt(sh, in); err != nil {
+			if classify(err) == kindInput || errors.Is(err, p11.Error(p11.CKR_GENERAL_ERROR)) {
+				rejected = true
+				return nil
+			}
+			return fmt.Errorf("C_Decrypt: %w", err)
+		}
+		return nil
+	})
+	switch {
+	case err != nil:
+		return nil, err
+	case rejected:
+		return nil, seal.ErrOpen
+	}
+	return out, nil
+}
