@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -144,6 +145,7 @@ type admin struct {
 	vaults     VaultAdmin
 	principals Principals
 	roles      Roles
+	snapshots  Snapshots
 	authz      Authorizer
 	routes     []*adminRoute
 }
@@ -156,12 +158,14 @@ const (
 	depVaults
 	depPrincipals
 	depRoles
+	depSnapshots
 )
 
 // adminRoute is one administration route: method, path pattern (below the
 // origin, {param} segments match one non-empty percent-decoded segment),
 // the data action required at "/" ("" for the unauthenticated OpenAPI
-// document), the collaborator it needs and its handler.
+// document), the collaborator it needs, its handler and its timeout (zero:
+// defaultTimeout).
 type adminRoute struct {
 	method  string
 	pattern string
@@ -169,6 +173,7 @@ type adminRoute struct {
 	action  string
 	dep     adminDep
 	handle  func(ctx context.Context, rq *request, p adminParams) (any, error)
+	timeout time.Duration
 }
 
 // adminParams are the decoded path parameters of a matched route.
@@ -183,7 +188,7 @@ type secretHolder interface{ clearSecrets() }
 
 // newAdmin returns the administration API of s over d's collaborators.
 func (s *Server) newAdmin(d Deps) *admin {
-	a := &admin{vaults: d.VaultAdmin, principals: d.Principals, roles: d.Roles, authz: d.Authorizer}
+	a := &admin{vaults: d.VaultAdmin, principals: d.Principals, roles: d.Roles, snapshots: d.Snapshots, authz: d.Authorizer}
 	a.routes = s.adminRouteTable()
 	for _, r := range a.routes {
 		r.segs = strings.Split(strings.TrimPrefix(r.pattern, "/"), "/")
@@ -220,6 +225,8 @@ func (s *Server) adminRouteTable() []*adminRoute {
 		{method: http.MethodGet, pattern: p + "/roleAssignments", action: rbac.ActionRoleAssignmentsRead, dep: depRoles, handle: s.adminListAssignments},
 		{method: http.MethodPut, pattern: p + "/roleAssignments/{id}", action: rbac.ActionRoleAssignmentsWrite, dep: depRoles, handle: s.adminAssign},
 		{method: http.MethodDelete, pattern: p + "/roleAssignments/{id}", action: rbac.ActionRoleAssignmentsWrite, dep: depRoles, handle: s.adminUnassign},
+
+		{method: http.MethodGet, pattern: p + "/snapshot", action: rbac.ActionSnapshot, dep: depSnapshots, handle: s.adminSnapshot, timeout: snapshotTimeout},
 	}
 }
 
@@ -265,7 +272,11 @@ func (s *Server) serveAdmin(rq *request, segs []string) {
 	}
 	rq.r.Body = http.MaxBytesReader(rq.w.ResponseWriter, rq.r.Body, adminBody)
 	rq.now = s.now()
-	ctx, cancel := context.WithTimeout(rq.r.Context(), defaultTimeout)
+	timeout := defaultTimeout
+	if rt.timeout > 0 {
+		timeout = rt.timeout
+	}
+	ctx, cancel := context.WithTimeout(rq.r.Context(), timeout)
 	defer cancel()
 	out, err := rt.handle(ctx, rq, params)
 	if err != nil {
@@ -283,6 +294,10 @@ func (s *Server) serveAdmin(rq *request, segs []string) {
 	switch v := out.(type) {
 	case nil:
 		rq.w.WriteHeader(http.StatusNoContent)
+	case *heldStream:
+		rq.w.Header().Set("Content-Length", strconv.FormatInt(v.size, 10))
+		rq.w.stream = v
+		rq.w.WriteHeader(http.StatusOK)
 	case adminCreated:
 		s.writeJSON(rq, http.StatusCreated, v.v)
 	default:
@@ -301,6 +316,8 @@ func (a *admin) configured(rt *adminRoute) error {
 		missing = a.principals == nil
 	case depRoles:
 		missing = a.roles == nil
+	case depSnapshots:
+		missing = a.snapshots == nil
 	}
 	if missing || rt.action != "" && a.authz == nil {
 		return notSupported("This part of the administration API is not configured on this server.")

@@ -427,31 +427,43 @@ type adminEnv struct {
 
 func newAdminEnv(t testing.TB) *adminEnv {
 	t.Helper()
+	return newAdminEnvWith(t, nil)
+}
+
+// newAdminEnvWith is newAdminEnv with opt changing the Config and Deps.
+func newAdminEnvWith(t testing.TB, opt func(*Config, *Deps)) *adminEnv {
+	t.Helper()
 	e := &adminEnv{
 		vaults:     newAdminFakeVaults(),
 		principals: newAdminFakePrincipals(),
 		roles:      newAdminFakeRoles(),
 		authz: &adminFakeAuthz{grants: map[string][]string{
 			adminSubject: {rbac.ActionVaultsRead, rbac.ActionVaultsWrite, rbac.ActionPrincipalsRead, rbac.ActionPrincipalsWrite,
-				rbac.ActionRoleDefinitionsRead, rbac.ActionRoleDefinitionsWrite, rbac.ActionRoleAssignmentsRead, rbac.ActionRoleAssignmentsWrite},
+				rbac.ActionRoleDefinitionsRead, rbac.ActionRoleDefinitionsWrite, rbac.ActionRoleAssignmentsRead, rbac.ActionRoleAssignmentsWrite,
+				rbac.ActionSnapshot},
 			readerSubject: {rbac.ActionVaultsRead, rbac.ActionPrincipalsRead, rbac.ActionRoleDefinitionsRead, rbac.ActionRoleAssignmentsRead},
 		}},
 		logs: &bytes.Buffer{},
 	}
-	e.s = New(Config{
+	cfg := Config{
 		TenantID:     testTenant,
 		Port:         8443,
 		DefaultVault: "dev",
 		Logger:       slog.New(slog.NewTextHandler(&lockedWriter{w: e.logs}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:          func() time.Time { return time.Unix(1767225600, 0) },
-	}, Deps{
+	}
+	deps := Deps{
 		Vaults:     newFakeVaults(),
 		Tokens:     adminFakeTokens{},
 		Authorizer: e.authz,
 		VaultAdmin: e.vaults,
 		Principals: e.principals,
 		Roles:      e.roles,
-	})
+	}
+	if opt != nil {
+		opt(&cfg, &deps)
+	}
+	e.s = New(cfg, deps)
 	return e
 }
 

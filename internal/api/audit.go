@@ -131,6 +131,10 @@ func (s *Server) finish(rq *request, start time.Time) RequestInfo {
 		}
 	}
 	rw.flush()
+	if err := rw.sendStream(); err != nil {
+		s.log.LogAttrs(rq.r.Context(), slog.LevelWarn, "response body not sent in full",
+			slog.String("request_id", rq.id), slog.String("operation", info.OperationName), slog.String("error", err.Error()))
+	}
 	for _, o := range s.observers {
 		o(info)
 	}
@@ -291,6 +295,8 @@ func adminOperation(method, pattern string) string {
 		noun = "RoleAssignment"
 	case "openapi.json":
 		return "AdminOpenAPIGet"
+	case "snapshot":
+		return "StoreSnapshotGet"
 	default:
 		noun = "Admin" + strings.ToUpper(segs[0][:1]) + segs[0][1:]
 	}

@@ -62,6 +62,10 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// Throttle limits request rates per vault and per principal.
 	Throttle Throttle
+	// SnapshotDir is where GET /admin/v1/snapshot spools a snapshot before
+	// sending it, in a file unlinked at once; it needs room for a copy of
+	// the store. Default os.TempDir(); cmd sets the data directory.
+	SnapshotDir string
 }
 
 // Vaults is the domain service the handlers call, one method per request.
@@ -186,6 +190,8 @@ type Deps struct {
 	VaultAdmin VaultAdmin
 	Principals Principals
 	Roles      Roles
+	// Snapshots backs GET /admin/v1/snapshot; nil: it answers 501.
+	Snapshots Snapshots
 	// Audit writes one record per request and gates every request on
 	// being able to (fail closed). Nil: no audit trail (tests only; cmd
 	// always sets it).
@@ -584,6 +590,9 @@ type recorder struct {
 	status int
 	hold   bool
 	body   []byte
+	// stream, when set, is sent after the body by sendStream; discard
+	// closes it unsent.
+	stream *heldStream
 }
 
 func (w *recorder) WriteHeader(code int) {
@@ -610,6 +619,10 @@ func (w *recorder) Write(b []byte) (int, error) {
 func (w *recorder) discard() {
 	clear(w.body)
 	w.body, w.status = w.body[:0], 0
+	if w.stream != nil {
+		w.stream.r.Close()
+		w.stream = nil
+	}
 	h := w.Header()
 	for k := range h {
 		if k != "X-Ms-Request-Id" && k != "X-Ms-Client-Request-Id" {
@@ -634,6 +647,16 @@ func (w *recorder) flush() {
 	}
 	clear(w.body)
 	w.body = nil
+}
+
+// sendStream sends the stream, if any, after flush.
+func (w *recorder) sendStream() error {
+	st := w.stream
+	if st == nil {
+		return nil
+	}
+	w.stream = nil
+	return st.send(w.ResponseWriter)
 }
 
 // Unwrap lets http.ResponseController reach the underlying writer.

@@ -192,7 +192,7 @@ func BuiltInRoles() []Role {
 		{
 			ID:          KeywardenAdministrator,
 			Name:        "Keywarden Administrator",
-			Description: "Manage Keywarden: vaults, principals, role definitions and role assignments.",
+			Description: "Manage Keywarden: vaults, principals, role definitions, role assignments and store snapshots.",
 			DataActions: []string{"Keywarden/*"},
 		},
 	}

@@ -323,3 +323,17 @@ func TestKeywardenAdministrator(t *testing.T) {
 		}
 	}
 }
+
+// TestSnapshotOnlyAdministrator checks that of the built-in roles only
+// Keywarden Administrator may take a store snapshot, and that a reader's
+// wildcard does not grant it.
+func TestSnapshotOnlyAdministrator(t *testing.T) {
+	for _, role := range BuiltInRoles() {
+		if got, want := compile(role).permits(ActionSnapshot), role.ID == KeywardenAdministrator; got != want {
+			t.Errorf("%s permits(%q) = %v, want %v", role.Name, ActionSnapshot, got, want)
+		}
+	}
+	if MatchAction("Keywarden/*/read", ActionSnapshot) {
+		t.Errorf("MatchAction(Keywarden/*/read, %q) = true, want false", ActionSnapshot)
+	}
+}

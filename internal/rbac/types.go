@@ -43,6 +43,11 @@ const (
 	ActionRoleDefinitionsWrite = "Keywarden/roleDefinitions/write"
 	ActionRoleAssignmentsRead  = "Keywarden/roleAssignments/read"
 	ActionRoleAssignmentsWrite = "Keywarden/roleAssignments/write"
+	// ActionSnapshot reads a snapshot of the whole store (sealed key
+	// material, hashed client secrets, role assignments). It ends in
+	// "/action", not "/read", so that a custom role granting
+	// "Keywarden/*/read" does not grant it.
+	ActionSnapshot = "Keywarden/snapshot/action"
 )
 
 // Well-known role definition ids.
