@@ -1,0 +1,96 @@
+package vault
+
+import (
+	"context"
+	"errors"
+
+	"github.com/keywarden/keywarden/internal/store"
+)
+
+// versionRef names one key version.
+type versionRef struct{ vault, name, id string }
+
+// resealBatch is how many versions one transaction re-seals.
+const resealBatch = 64
+
+// ResealMaterial re-seals, with the Material sealer, the private material
+// of every key version (of every vault, active and soft-deleted keys)
+// for which stale reports true, and returns how many it re-sealed. It runs
+// while the service serves: each batch re-reads its versions in one write
+// transaction and skips any that another writer changed meanwhile.
+// Nothing else about a version changes, so cached keys stay valid. It is
+// the vault's part of a root key rotation (package rootkey).
+func (s *Service) ResealMaterial(ctx context.Context, stale func(sealed []byte) bool) (int, error) {
+	var todo []versionRef
+	err := s.store.View(ctx, func(tx store.Tx) error {
+		vaults, err := tx.Vaults()
+		if err != nil {
+			return err
+		}
+		for _, v := range vaults {
+			for _, deleted := range []bool{false, true} {
+				ks, err := tx.Keys(v.Name, deleted, store.Page{})
+				if err != nil {
+					return err
+				}
+				for _, k := range ks {
+					vs, err := tx.Versions(v.Name, k.Name, store.Page{})
+					if err != nil {
+						return err
+					}
+					for _, ver := range vs {
+						if len(ver.SealedPrivate) > 0 && stale(ver.SealedPrivate) {
+							todo = append(todo, versionRef{v.Name, k.Name, ver.ID})
+						}
+					}
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	for len(todo) > 0 {
+		batch := todo[:min(resealBatch, len(todo))]
+		todo = todo[len(batch):]
+		n := 0
+		err := s.store.Update(ctx, func(tx store.Tx) error {
+			n = 0
+			for _, r := range batch {
+				ver, err := tx.Version(r.vault, r.name, r.id)
+				if errors.Is(err, store.ErrNotFound) {
+					continue // purged meanwhile
+				}
+				if err != nil {
+					return err
+				}
+				if !stale(ver.SealedPrivate) {
+					continue
+				}
+				aad := materialAAD(ver.Vault, ver.Name, ver.ID)
+				priv, err := s.material.Open(ver.SealedPrivate, aad)
+				if err != nil {
+					return err
+				}
+				sealed, err := s.material.Seal(priv.Expose(), aad)
+				priv.Clear()
+				if err != nil {
+					return err
+				}
+				ver.SealedPrivate = sealed
+				if err := tx.PutVersion(ver); err != nil {
+					return err
+				}
+				n++
+			}
+			return nil
+		})
+		if err != nil {
+			return total, err
+		}
+		total += n
+	}
+	return total, nil
+}
