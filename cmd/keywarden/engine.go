@@ -239,6 +239,7 @@ func (e *engine) handler() (http.Handler, error) {
 		MaxBodyBytes:   e.cfg.MaxBodyBytes,
 		TrustedProxies: proxies,
 		Throttle:       api.Throttle{VaultRPS: t.VaultRPS, VaultBurst: t.VaultBurst, PrincipalRPS: t.PrincipalRPS, PrincipalBurst: t.PrincipalBurst},
+		SnapshotDir:    e.cfg.DataDir,
 	}, api.Deps{
 		Vaults:     e.vaults,
 		Tokens:     tokenAuthority{issuer: e.issuer, verifier: e.verifier},
@@ -246,6 +247,7 @@ func (e *engine) handler() (http.Handler, error) {
 		VaultAdmin: e.vaults,
 		Principals: principalAdmin{e.issuer},
 		Roles:      e.rbac,
+		Snapshots:  e.store,
 		Audit:      auditor{l: e.audit, failed: e.obs.metrics.AuditWriteFailed},
 		Observers:  []func(api.RequestInfo){e.obs.observe},
 		AuditKeys:  &jwks,

@@ -32,7 +32,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: false,
 	}
-	root.AddCommand(newDevCommand(), newServerCommand(), newInitCommand(), newAuditCommand(), newHSMCommand(), &cobra.Command{
+	root.AddCommand(newDevCommand(), newServerCommand(), newInitCommand(), newAuditCommand(), newHSMCommand(), newRestoreCommand(), &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
 		Run: func(cmd *cobra.Command, _ []string) {

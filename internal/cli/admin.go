@@ -106,50 +106,9 @@ func (c *adminClient) do(ctx context.Context, what, method, path string, query u
 			return fmt.Errorf("%s: %w", what, err)
 		}
 	}
-	target := c.origin + path
-	if len(query) > 0 {
-		target += "?" + query.Encode()
-	}
-	var resp *http.Response
-	if !c.probed {
-		// The probe is the request itself when it is a GET, else a GET of
-		// the vault list, which every server answers the same way.
-		probe := target
-		if method != http.MethodGet {
-			probe = c.origin + adminPrefix + "vaults"
-		}
-		r, err := c.send(ctx, http.MethodGet, probe, nil)
-		if err != nil {
-			return fmt.Errorf("%s: %w", what, err)
-		}
-		if r.StatusCode == http.StatusUnauthorized {
-			resource, err := challengeResource(r.Header.Values("WWW-Authenticate"))
-			drain(r)
-			if err != nil {
-				return fmt.Errorf("%s: %w", what, err)
-			}
-			scope := resource
-			if !strings.HasSuffix(scope, "/.default") {
-				scope += "/.default"
-			}
-			tok, err := c.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scope}})
-			if err != nil {
-				return apiError(what, err)
-			}
-			c.token = tok.Token
-		} else if method == http.MethodGet {
-			resp = r // the server wants no token: this is the answer
-		} else {
-			drain(r)
-		}
-		c.probed = true
-	}
-	if resp == nil {
-		r, err := c.send(ctx, method, target, body)
-		if err != nil {
-			return fmt.Errorf("%s: %w", what, err)
-		}
-		resp = r
+	resp, err := c.open(ctx, what, method, path, query, body)
+	if err != nil {
+		return err
 	}
 	defer drain(resp)
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAdminResponse))
@@ -168,6 +127,58 @@ func (c *adminClient) do(ctx context.Context, what, method, path string, query u
 		return fmt.Errorf("%s: decode response (HTTP %d): %w", what, resp.StatusCode, err)
 	}
 	return nil
+}
+
+// open sends one request, first probing for the token's resource if no
+// request has yet, and returns the response of any status; the caller
+// closes its body. what prefixes every error.
+func (c *adminClient) open(ctx context.Context, what, method, path string, query url.Values, body []byte) (*http.Response, error) {
+	target := c.origin + path
+	if len(query) > 0 {
+		target += "?" + query.Encode()
+	}
+	var resp *http.Response
+	if !c.probed {
+		// The probe is the request itself when it is a GET, else a GET of
+		// the vault list, which every server answers the same way.
+		probe := target
+		if method != http.MethodGet {
+			probe = c.origin + adminPrefix + "vaults"
+		}
+		r, err := c.send(ctx, http.MethodGet, probe, nil)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		if r.StatusCode == http.StatusUnauthorized {
+			resource, err := challengeResource(r.Header.Values("WWW-Authenticate"))
+			drain(r)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", what, err)
+			}
+			scope := resource
+			if !strings.HasSuffix(scope, "/.default") {
+				scope += "/.default"
+			}
+			tok, err := c.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scope}})
+			if err != nil {
+				return nil, apiError(what, err)
+			}
+			c.token = tok.Token
+		} else if method == http.MethodGet {
+			resp = r // the server wants no token: this is the answer
+		} else {
+			drain(r)
+		}
+		c.probed = true
+	}
+	if resp == nil {
+		r, err := c.send(ctx, method, target, body)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		resp = r
+	}
+	return resp, nil
 }
 
 // send issues one request with the bearer token, if any.

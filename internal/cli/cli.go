@@ -115,11 +115,11 @@ func (e Env) withDefaults() Env {
 	return e
 }
 
-// AddCommands adds the key, principal, role, vault and bench commands to
-// root.
+// AddCommands adds the key, principal, role, vault, bench and backup
+// commands to root.
 func AddCommands(root *cobra.Command, env Env) {
 	root.AddCommand(NewKeyCommand(env), NewPrincipalCommand(env), NewRoleCommand(env), NewVaultCommand(env),
-		NewBenchCommand(env))
+		NewBenchCommand(env), NewBackupCommand(env))
 }
 
 // Execute runs one command line (args without the program name, such as

@@ -1,0 +1,238 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"github.com/keywarden/keywarden/internal/auth"
+	"github.com/keywarden/keywarden/internal/seal"
+	"github.com/keywarden/keywarden/internal/store"
+	"github.com/keywarden/keywarden/internal/store/embedded"
+	"github.com/keywarden/keywarden/internal/vault"
+)
+
+// storeFile is the name of the store file in a data directory.
+const storeFile = "keywarden.db"
+
+// restoreOptions are the flags of `keywarden restore`.
+type restoreOptions struct {
+	snapshot, dataDir, rootKeyFile string
+	force                          bool
+}
+
+func newRestoreCommand() *cobra.Command {
+	var o restoreOptions
+	cmd := &cobra.Command{
+		Use:   "restore --snapshot FILE --data-dir DIR",
+		Short: "Install a store snapshot into a data directory (server stopped), after checking it with the root key",
+		Long: `restore installs a snapshot taken by "keywarden backup" (or a copy of
+keywarden.db taken with the server stopped) as <data-dir>/keywarden.db.
+
+Run it with the server stopped. It checks that the snapshot is a Keywarden
+store of a schema this binary reads, and that the root key (--root-key-file,
+default <data-dir>/root.key) opens every sealed key version and the
+token-signing key in it; it prints the counts of vaults, keys, versions and
+principals, or the first record that does not open. Only then does it
+install the snapshot, atomically. It refuses to replace an existing store
+unless --force is given; the replaced store is kept beside it as
+keywarden.db.pre-restore-<time>. See docs/operations.md.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runRestore(cmd.Context(), o, time.Now(), cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.snapshot, "snapshot", "", "snapshot file to restore (required)")
+	f.StringVar(&o.dataDir, "data-dir", "", "data directory to restore into (required)")
+	f.StringVar(&o.rootKeyFile, "root-key-file", "", "root key file of the deployment the snapshot was taken from (default <data-dir>/root.key)")
+	f.BoolVar(&o.force, "force", false, "replace an existing store (kept as keywarden.db.pre-restore-<time>)")
+	cmd.MarkFlagRequired("snapshot")
+	cmd.MarkFlagRequired("data-dir")
+	return cmd
+}
+
+// runRestore checks o.snapshot with the root key and installs it as the
+// store of o.dataDir. Nothing is installed unless every check passes.
+func runRestore(ctx context.Context, o restoreOptions, now time.Time, out io.Writer) error {
+	if o.rootKeyFile == "" {
+		o.rootKeyFile = filepath.Join(o.dataDir, "root.key")
+	}
+	ring, _, err := seal.LoadKeyring(o.rootKeyFile, nil)
+	if err != nil {
+		return fmt.Errorf("root key: %w", err)
+	}
+	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	dest := filepath.Join(o.dataDir, storeFile)
+	// Hold the current store's lock until the new file is in place: a
+	// running server holds it, and none can open the old file meanwhile.
+	unlock, exists, err := lockStoreFile(dest)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if exists && !o.force {
+		return fmt.Errorf("%s already holds a store; restore refuses to replace it without --force (it is then kept as %s.pre-restore-<time>)", dest, storeFile)
+	}
+
+	tmp, size, sum, err := copySnapshot(o.snapshot, o.dataDir)
+	if err != nil {
+		return err
+	}
+	installed := false
+	defer func() {
+		if !installed {
+			os.Remove(tmp)
+		}
+	}()
+	inv, err := checkRestored(ctx, tmp, ring)
+	if err != nil {
+		return fmt.Errorf("snapshot %s: %w; nothing was installed", o.snapshot, err)
+	}
+
+	var aside string
+	if exists {
+		aside = dest + ".pre-restore-" + now.UTC().Format("20060102T150405Z")
+		if err := os.Link(dest, aside); err != nil {
+			return fmt.Errorf("keeping the current store: %w; nothing was installed", err)
+		}
+	}
+	if err := os.Rename(tmp, dest); err != nil {
+		return fmt.Errorf("installing the snapshot: %w", err)
+	}
+	installed = true
+	if err := syncDir(o.dataDir); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "Restored %s (%d bytes, SHA-256 %s) as %s\n", o.snapshot, size, hex.EncodeToString(sum), dest)
+	fmt.Fprintf(out, "  vaults %d, keys %d, key versions %d, principals %d: every sealed key version opens with %s\n",
+		inv.Vaults, inv.Keys, inv.Versions, inv.Principals, o.rootKeyFile)
+	if aside != "" {
+		fmt.Fprintf(out, "  the replaced store is kept as %s; delete it once the restored server is verified\n", aside)
+	}
+	return nil
+}
+
+// lockStoreFile takes the lock a server holds on the store file at path,
+// if the file exists, failing when a server holds it. The returned
+// function releases it.
+func lockStoreFile(path string) (unlock func(), exists bool, err error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return func() {}, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("store: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, true, fmt.Errorf("%s is in use: stop the server before restoring", path)
+		}
+		return nil, true, fmt.Errorf("store: lock %s: %w", path, err)
+	}
+	return func() { f.Close() }, true, nil
+}
+
+// copySnapshot copies the snapshot at src into a new temporary file in
+// dir, mode 0600, fsynced, and returns its name, size and SHA-256.
+func copySnapshot(src, dir string) (name string, size int64, sum []byte, err error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return "", 0, nil, fmt.Errorf("snapshot: %w", err)
+	}
+	defer in.Close()
+	tmp, err := os.CreateTemp(dir, "."+storeFile+".restore-*.tmp")
+	if err != nil {
+		return "", 0, nil, fmt.Errorf("snapshot copy: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err = tmp.Chmod(0o600); err != nil {
+		return "", 0, nil, fmt.Errorf("snapshot copy: %w", err)
+	}
+	h := sha256.New()
+	if size, err = io.Copy(io.MultiWriter(tmp, h), in); err != nil {
+		return "", 0, nil, fmt.Errorf("snapshot copy: %w", err)
+	}
+	if err = tmp.Sync(); err != nil {
+		return "", 0, nil, fmt.Errorf("snapshot copy: %w", err)
+	}
+	if err = tmp.Close(); err != nil {
+		return "", 0, nil, fmt.Errorf("snapshot copy: %w", err)
+	}
+	return tmp.Name(), size, h.Sum(nil), nil
+}
+
+// checkRestored checks the store file at path: a Keywarden store of a
+// schema this binary reads, whose sealed key versions and token-signing
+// key open with ring. It names the first record that does not open,
+// never any material.
+func checkRestored(ctx context.Context, path string, ring *seal.Keyring) (vault.Inventory, error) {
+	if err := embedded.CheckSnapshot(path); err != nil {
+		return vault.Inventory{}, err
+	}
+	db, err := embedded.Open(path)
+	if err != nil {
+		return vault.Inventory{}, err
+	}
+	defer db.Close()
+	inv, err := vault.VerifySealed(ctx, db, ring.Derive("material"))
+	if err != nil {
+		return inv, err
+	}
+	if err := verifyTokenSigningKey(ctx, db, ring.Derive("token-signing")); err != nil {
+		return inv, err
+	}
+	return inv, nil
+}
+
+// verifyTokenSigningKey checks that sealer opens the sealed token-signing
+// key of st, if it has one: a store without key versions is otherwise not
+// checked against the root key at all.
+func verifyTokenSigningKey(ctx context.Context, st store.Store, sealer seal.Sealer) error {
+	return st.View(ctx, func(tx store.Tx) error {
+		sealed, err := tx.Blob(auth.SigningKeyBlob)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		pt, err := sealer.Open(sealed, []byte(auth.SigningKeyBlob))
+		if err != nil {
+			return fmt.Errorf("the token-signing key does not open with this root key: %w", err)
+		}
+		pt.Clear()
+		return nil
+	})
+}
+
+// syncDir fsyncs a directory so that a rename in it survives a crash.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("fsync %s: %w", dir, err)
+	}
+	return nil
+}
