@@ -16,7 +16,9 @@ import (
 	"github.com/keywarden/keywarden/internal/api"
 	"github.com/keywarden/keywarden/internal/audit"
 	"github.com/keywarden/keywarden/internal/config"
+	"github.com/keywarden/keywarden/internal/rootkey"
 	"github.com/keywarden/keywarden/internal/seal"
+	"github.com/keywarden/keywarden/internal/secret"
 	"github.com/keywarden/keywarden/internal/store"
 )
 
@@ -26,8 +28,8 @@ const auditChainPurpose = "audit-chain"
 // openAudit opens the audit log of c: the signing key from the store
 // (created on first start), the chain key from the root key, the file sink
 // and the configured stdout and syslog sinks.
-func openAudit(ctx context.Context, c config.Audit, st store.Store, root *seal.RootKey, log *slog.Logger) (*audit.Log, error) {
-	key, err := audit.LoadOrCreateSigningKey(ctx, st, root.Derive("audit-signing"))
+func openAudit(ctx context.Context, c config.Audit, st store.Store, ring *seal.Keyring, src rootkey.Source, log *slog.Logger) (*audit.Log, error) {
+	key, err := audit.LoadOrCreateSigningKey(ctx, st, ring.Derive(purposeAuditSigning))
 	if err != nil {
 		return nil, fmt.Errorf("audit signing key: %w", err)
 	}
@@ -38,7 +40,13 @@ func openAudit(ctx context.Context, c config.Audit, st store.Store, root *seal.R
 	if c.Syslog != nil {
 		sinks = append(sinks, audit.NewSyslogSink(c.Syslog.Network, c.Syslog.Address, c.Syslog.Tag))
 	}
-	mac := root.DeriveKey(auditChainPurpose, 32)
+	if err := os.MkdirAll(c.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("audit directory: %w", err)
+	}
+	mac, err := chainKey(c.Dir, ring, src)
+	if err != nil {
+		return nil, fmt.Errorf("audit chain key: %w", err)
+	}
 	defer mac.Clear()
 	l, err := audit.Open(audit.Options{
 		Dir: c.Dir, MaxFileBytes: c.MaxFileBytes, MaxFileAge: time.Duration(c.MaxFileAge),
@@ -163,11 +171,11 @@ not intact.`,
 			}
 			var how []string
 			if rootKeyFile != "" {
-				root, err := seal.LoadFile(rootKeyFile)
+				mac, err := verifyChainKey(rootKeyFile, filepath.Dir(files[0]))
 				if err != nil {
 					return err
 				}
-				o.MACKey = root.DeriveKey(auditChainPurpose, 32)
+				o.MACKey = mac
 				defer o.MACKey.Clear()
 				how = append(how, "chain recomputed with the root key")
 			}
@@ -215,6 +223,23 @@ not intact.`,
 	f.StringVar(&dataDir, "data-dir", "", "data directory: its root.key, and its audit directory when no files are given")
 	f.StringVar(&publicKey, "public-key", "", "audit public key, JWK or JWKS (checks checkpoint signatures)")
 	return cmd
+}
+
+// verifyChainKey returns the audit chain key for `audit verify`: the data
+// key sealed in dir's chain.key, opened with the root key file (which may
+// hold the keys of a rotation in progress); for a log from before data
+// keys, what the root key derives for the chain.
+func verifyChainKey(rootKeyFile, dir string) (secret.Bytes, error) {
+	ring, src, _, err := rootkey.OpenFile(rootKeyFile, false, nil)
+	if err != nil {
+		return secret.Bytes{}, err
+	}
+	path := filepath.Join(dir, chainKeyFile)
+	if _, err := os.Stat(path); err != nil {
+		k, err := rootkey.LegacyDerived(src, auditChainPurpose, nil)()
+		return k, err
+	}
+	return rootkey.FileDataKey(path, ring.Derive(rootkey.DataKeySealerPurpose), nil)
 }
 
 func newAuditSearchCommand() *cobra.Command {

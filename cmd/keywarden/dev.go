@@ -200,12 +200,12 @@ func runDev(ctx context.Context, c config.Config, module string, out io.Writer) 
 
 // devPrincipal returns the dev administrator, creating it on first start.
 func (e *engine) devPrincipal(ctx context.Context) (devCredentials, error) {
-	sealer := e.root.Derive("dev-credentials")
-	aad := []byte("dev-credentials")
+	sealer := e.ring.Derive(purposeDevCredentials)
+	aad := []byte(devCredentialsBlob)
 	var sealed []byte
 	err := e.store.View(ctx, func(tx store.Tx) error {
 		var err error
-		sealed, err = tx.Blob("dev-credentials")
+		sealed, err = tx.Blob(devCredentialsBlob)
 		return err
 	})
 	if err == nil {
@@ -237,7 +237,7 @@ func (e *engine) devPrincipal(ctx context.Context) (devCredentials, error) {
 	if err != nil {
 		return devCredentials{}, err
 	}
-	err = e.store.Update(ctx, func(tx store.Tx) error { return tx.PutBlob("dev-credentials", sealed) })
+	err = e.store.Update(ctx, func(tx store.Tx) error { return tx.PutBlob(devCredentialsBlob, sealed) })
 	return creds, err
 }
 

@@ -28,6 +28,7 @@ import (
 	"github.com/keywarden/keywarden/internal/keys/software"
 	"github.com/keywarden/keywarden/internal/logbuf"
 	"github.com/keywarden/keywarden/internal/rbac"
+	"github.com/keywarden/keywarden/internal/rootkey"
 	"github.com/keywarden/keywarden/internal/seal"
 	"github.com/keywarden/keywarden/internal/store"
 	"github.com/keywarden/keywarden/internal/store/embedded"
@@ -38,7 +39,9 @@ import (
 type engine struct {
 	cfg      config.Config
 	log      *slog.Logger
-	root     *seal.RootKey
+	ring     *seal.Keyring   // the root keys; the last seals new records
+	rootSrc  rootkey.Source  // where the root keys live (file or HSM)
+	rotator  *rootkey.Rotator
 	store    *embedded.DB
 	hsm      *pkcs11.Provider // nil without an HSM
 	issuer   *auth.Issuer
@@ -77,30 +80,32 @@ func openEngine(ctx context.Context, cfg config.Config, log *slog.Logger, create
 	}
 	lockMemory(log)
 	tuneGC()
-	var root *seal.RootKey
-	var err error
-	if createRoot {
-		var created bool
-		root, created, err = seal.LoadOrCreateFile(cfg.RootKeyFile, rand.Reader)
-		if created {
-			log.Info("created root key", "path", cfg.RootKeyFile)
-		}
-	} else {
-		root, err = seal.LoadFile(cfg.RootKeyFile)
-	}
+	hsmProvider, err := openHSM(cfg.HSM, os.Getenv, log)
 	if err != nil {
-		return nil, fmt.Errorf("root key: %w", err)
+		return nil, err
+	}
+	closeHSM := func() {
+		if hsmProvider != nil {
+			hsmProvider.Close()
+		}
+	}
+	ring, rootSrc, err := openKeyring(ctx, cfg, hsmProvider, createRoot, log)
+	if err != nil {
+		closeHSM()
+		return nil, err
 	}
 	db, err := embedded.Open(filepath.Join(cfg.DataDir, "keywarden.db"))
 	if err != nil {
+		closeHSM()
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	e := &engine{cfg: cfg, log: log, root: root, store: db}
-	if e.audit, err = openAudit(ctx, cfg.Audit, db, root, log); err != nil {
-		db.Close()
+	e := &engine{cfg: cfg, log: log, ring: ring, rootSrc: rootSrc, store: db, hsm: hsmProvider}
+	if e.audit, err = openAudit(ctx, cfg.Audit, db, ring, rootSrc, log); err != nil {
+		e.audit = nil
+		e.close()
 		return nil, err
 	}
-	e.issuer, err = auth.NewIssuer(ctx, auth.IssuerOptions{Store: db, Sealer: root.Derive("token-signing"), Rand: rand.Reader, TokenTTL: time.Duration(cfg.TokenTTL)})
+	e.issuer, err = auth.NewIssuer(ctx, auth.IssuerOptions{Store: db, Sealer: ring.Derive(purposeTokenSigning), Rand: rand.Reader, TokenTTL: time.Duration(cfg.TokenTTL)})
 	if err != nil {
 		e.close()
 		return nil, fmt.Errorf("token issuer: %w", err)
@@ -114,9 +119,10 @@ func openEngine(ctx context.Context, cfg config.Config, log *slog.Logger, create
 		return nil, fmt.Errorf("token verifier: %w", err)
 	}
 	e.rbac = rbac.New(db)
-	if e.hsm, err = openHSM(cfg.HSM, os.Getenv, log); err != nil {
+	backup, err := backupSealer(ctx, db, ring, rootSrc)
+	if err != nil {
 		e.close()
-		return nil, err
+		return nil, fmt.Errorf("backup key: %w", err)
 	}
 	var hsm keys.Provider // a nil *pkcs11.Provider must stay a nil interface
 	if e.hsm != nil {
@@ -124,8 +130,8 @@ func openEngine(ctx context.Context, cfg config.Config, log *slog.Logger, create
 	}
 	e.vaults = vault.New(vault.Options{
 		Store:    db,
-		Material: root.Derive("material"),
-		Backup:   root.Derive("backup"),
+		Material: ring.Derive(purposeMaterial),
+		Backup:   backup,
 		Software: software.New(rand.Reader),
 		HSM:      hsm,
 		Rand:     rand.Reader,
@@ -143,6 +149,7 @@ func openEngine(ctx context.Context, cfg config.Config, log *slog.Logger, create
 		OnVaultDeleted:  func(name string) { log.Info("vault deleted", "vault", name) },
 		OnAccessChanged: func() { e.rbac.Invalidate() },
 	})
+	e.rotator = rootkey.New(rootkey.Options{Ring: ring, Source: rootSrc, Resealers: e.resealers(), Log: log})
 	if e.obs, err = newObservability(cfg, e, log); err != nil {
 		e.close()
 		return nil, fmt.Errorf("alerts: %w", err)

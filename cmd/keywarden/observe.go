@@ -35,7 +35,7 @@ func newObservability(cfg config.Config, e *engine, log *slog.Logger) (*observab
 			return e.store.View(ctx, func(tx store.Tx) error { _, err := tx.Vaults(); return err })
 		}},
 		{Name: "seal", Func: func(context.Context) error {
-			s := e.root.Derive("readiness")
+			s := e.ring.Derive(purposeReadiness)
 			sealed, err := s.Seal([]byte("ready"), nil)
 			if err == nil {
 				_, err = s.Open(sealed, nil)

@@ -25,6 +25,10 @@ const SigningKeyBlob = "audit-signing-key"
 // signingKeyAAD binds the sealed signing key to its purpose.
 var signingKeyAAD = []byte("keywarden/audit-signing-key/v1")
 
+// SigningKeyAAD returns the additional data the signing key is sealed
+// with (for re-sealing it under a new root key).
+func SigningKeyAAD() []byte { return append([]byte(nil), signingKeyAAD...) }
+
 // Sealer seals the signing key under the root key (a seal.Sealer).
 type Sealer interface {
 	// Seal encrypts plaintext bound to aad.

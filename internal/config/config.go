@@ -49,9 +49,14 @@ type Config struct {
 	Vaults []Vault `json:"vaults"`
 	// TLS is the operator's certificate (required by `keywarden server`).
 	TLS TLS `json:"tls"`
-	// RootKeyFile is the path of the root key; empty means
-	// {DataDir}/root.key.
+	// RootKeyFile is the path of the root key file; empty means
+	// {DataDir}/root.key. In "hsm" seal mode a key file found there is
+	// moved into the HSM (re-sealed, then removed) on start.
 	RootKeyFile string `json:"rootKeyFile"`
+	// SealMode is where the root key that seals key material lives:
+	// "file" (default: RootKeyFile) or "hsm" (an AES key inside the token
+	// of the hsm section, which never leaves it).
+	SealMode string `json:"sealMode"`
 	// TokenTTL is the lifetime of issued access tokens.
 	TokenTTL Duration `json:"tokenTTL"`
 	// ShutdownTimeout bounds the drain of in-flight requests.
@@ -301,6 +306,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		"KEYWARDEN_TLS_CERT_FILE":  &c.TLS.CertFile,
 		"KEYWARDEN_TLS_KEY_FILE":   &c.TLS.KeyFile,
 		"KEYWARDEN_ROOT_KEY_FILE":  &c.RootKeyFile,
+		"KEYWARDEN_SEAL_MODE":      &c.SealMode,
 		"KEYWARDEN_LOG_FORMAT":     &c.LogFormat,
 		"KEYWARDEN_LOG_LEVEL":      &c.LogLevel,
 		"KEYWARDEN_METRICS_LISTEN": &c.Metrics.Listen,
@@ -365,6 +371,14 @@ func (c *Config) Validate() error {
 	}
 	if c.RootKeyFile == "" {
 		c.RootKeyFile = filepath.Join(c.DataDir, "root.key")
+	}
+	switch c.SealMode {
+	case "":
+		c.SealMode = "file"
+	case "file":
+	case "hsm": // the engine checks that an HSM is configured
+	default:
+		return fmt.Errorf("config: sealMode %q: use file or hsm", c.SealMode)
 	}
 	seen := map[string]bool{}
 	for i, v := range c.Vaults {
