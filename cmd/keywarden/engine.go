@@ -39,8 +39,8 @@ import (
 type engine struct {
 	cfg      config.Config
 	log      *slog.Logger
-	ring     *seal.Keyring   // the root keys; the last seals new records
-	rootSrc  rootkey.Source  // where the root keys live (file or HSM)
+	ring     *seal.Keyring  // the root keys; the last seals new records
+	rootSrc  rootkey.Source // where the root keys live (file or HSM)
 	rotator  *rootkey.Rotator
 	store    *embedded.DB
 	hsm      *pkcs11.Provider // nil without an HSM
