@@ -254,6 +254,24 @@ type Version struct {
 	// last-use flush; nil when never recorded. Writing it does not change
 	// Updated.
 	LastUsed *time.Time
+	// Provenance records how the version's material was brought in; nil
+	// for material Keywarden generated.
+	Provenance *Provenance
+}
+
+// Provenance is how an imported key version's material reached Keywarden.
+type Provenance struct {
+	// Method is "import" (a client's plaintext private key) or "byok" (a
+	// transfer blob unwrapped inside the HSM).
+	Method string
+	// Generator is the tool that made a BYOK transfer blob, as the blob
+	// names it; empty for other methods.
+	Generator string
+	// KEK is the key id of the key-exchange key that a BYOK blob was
+	// wrapped for; empty for other methods.
+	KEK string
+	// Imported is when the material was imported.
+	Imported time.Time
 }
 
 // ReleasePolicy is a secure key release policy document.

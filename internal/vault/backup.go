@@ -61,6 +61,15 @@ type backupVersion struct {
 	ReleasePolicy *backupReleasePolicy `json:"releasePolicy,omitempty"`
 	Created       time.Time            `json:"created"`
 	Updated       time.Time            `json:"updated"`
+	// Provenance is how an imported version's material was brought in.
+	Provenance *backupProvenance `json:"provenance,omitempty"`
+}
+
+type backupProvenance struct {
+	Method    string    `json:"method"`
+	Generator string    `json:"generator,omitempty"`
+	KEK       string    `json:"kek,omitempty"`
+	Imported  time.Time `json:"imported"`
 }
 
 type backupReleasePolicy struct {
@@ -140,6 +149,9 @@ func (s *Service) BackupKey(ctx context.Context, vault, name string) ([]byte, er
 			NotBefore: rec.NotBefore, Expires: rec.Expires, Ops: rec.Ops, Tags: rec.Tags,
 			Exportable: rec.Exportable, ReleasePolicy: toBackupPolicy(rec.ReleasePolicy),
 			Created: rec.Created, Updated: rec.Updated,
+		}
+		if p := rec.Provenance; p != nil {
+			bv.Provenance = &backupProvenance{Method: p.Method, Generator: p.Generator, KEK: p.KEK, Imported: p.Imported}
 		}
 		if keys.Protection(rec.Protection) == keys.HSM {
 			wrapped, err := backuper.ExportWrapped(ctx, keys.Material{Spec: s.specOf(rec), Private: priv})
@@ -221,6 +233,9 @@ func (s *Service) RestoreKey(ctx context.Context, now time.Time, vault string, b
 			Enabled: bv.Enabled, NotBefore: bv.NotBefore, Expires: bv.Expires, Ops: bv.Ops, Tags: bv.Tags,
 			Exportable: bv.Exportable, ReleasePolicy: fromBackupPolicy(bv.ReleasePolicy),
 			Created: bv.Created, Updated: bv.Updated,
+		}
+		if p := bv.Provenance; p != nil {
+			rec.Provenance = &store.Provenance{Method: p.Method, Generator: p.Generator, KEK: p.KEK, Imported: p.Imported}
 		}
 		// Every version must be one this vault may hold, with the
 		// protection it would give it.

@@ -171,6 +171,17 @@ type versionRecord struct {
 	// LastUsed was added within schema 1: records written before it, and
 	// versions never used, have none.
 	LastUsed *time.Time `json:"lastUsed,omitempty"`
+	// Provenance was added within schema 1: records written before it,
+	// and generated versions, have none.
+	Provenance *provenanceRecord `json:"provenance,omitempty"`
+}
+
+// provenanceRecord is the JSON form of store.Provenance.
+type provenanceRecord struct {
+	Method    string    `json:"method"`
+	Generator string    `json:"generator,omitempty"`
+	KEK       string    `json:"kek,omitempty"`
+	Imported  time.Time `json:"imported"`
 }
 
 // releasePolicyRecord is the JSON form of store.ReleasePolicy.
@@ -204,6 +215,9 @@ func newVersionRecord(v store.Version) versionRecord {
 	if p := v.ReleasePolicy; p != nil {
 		r.ReleasePolicy = &releasePolicyRecord{ContentType: p.ContentType, Immutable: p.Immutable, Data: p.Data}
 	}
+	if p := v.Provenance; p != nil {
+		r.Provenance = &provenanceRecord{Method: p.Method, Generator: p.Generator, KEK: p.KEK, Imported: stamp(p.Imported)}
+	}
 	return r
 }
 
@@ -230,6 +244,9 @@ func (r versionRecord) version() store.Version {
 	}
 	if p := r.ReleasePolicy; p != nil {
 		v.ReleasePolicy = &store.ReleasePolicy{ContentType: p.ContentType, Immutable: p.Immutable, Data: p.Data}
+	}
+	if p := r.Provenance; p != nil {
+		v.Provenance = &store.Provenance{Method: p.Method, Generator: p.Generator, KEK: p.KEK, Imported: p.Imported}
 	}
 	return v
 }

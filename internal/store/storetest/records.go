@@ -772,7 +772,7 @@ func testTimes(t *testing.T, open opener) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newStore(t, open)
 			v := newVersion("v", "k", "id")
-			v.Created, v.Expires, v.LastUsed = tt.in, &tt.in, &tt.in
+			v.Created, v.Expires, v.LastUsed, v.Provenance.Imported = tt.in, &tt.in, &tt.in, tt.in
 			put(t, s, newVault("v"), newKey("v", "k"), v)
 			var got store.Version
 			view(t, s, func(tx store.Tx) (err error) {
@@ -780,8 +780,8 @@ func testTimes(t *testing.T, open opener) {
 				return err
 			})
 			want := tt.in.UTC().Truncate(time.Microsecond)
-			if got.Expires == nil || got.LastUsed == nil {
-				t.Fatalf("Version(...).Expires, LastUsed = %v, %v, want %v", got.Expires, got.LastUsed, want)
+			if got.Expires == nil || got.LastUsed == nil || got.Provenance == nil {
+				t.Fatalf("Version(...).Expires, LastUsed, Provenance = %v, %v, %v, want %v", got.Expires, got.LastUsed, got.Provenance, want)
 			}
 			for _, c := range []struct {
 				field string
@@ -790,6 +790,7 @@ func testTimes(t *testing.T, open opener) {
 				{"Created", got.Created},
 				{"Expires", *got.Expires},
 				{"LastUsed", *got.LastUsed},
+				{"Provenance.Imported", got.Provenance.Imported},
 			} {
 				if !c.got.Equal(want) {
 					t.Errorf("Version(...).%s = %v, want %v (%v truncated to µs)", c.field, c.got, want, tt.in)

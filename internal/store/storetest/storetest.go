@@ -186,6 +186,12 @@ func newVersion(vault, name, id string) store.Version {
 		Created:  at(1),
 		Updated:  at(5),
 		LastUsed: ptr(at(7)),
+		Provenance: &store.Provenance{
+			Method:    "byok",
+			Generator: "keywarden byok package v1",
+			KEK:       "https://" + vault + ".vault.example/keys/kek/0123456789abcdef0123456789abcdef",
+			Imported:  at(1),
+		},
 	}
 }
 
