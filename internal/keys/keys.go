@@ -201,6 +201,27 @@ type Backuper interface {
 	ImportWrapped(ctx context.Context, spec Spec, wrapped []byte) (Material, error)
 }
 
+// TransferImporter is an optional capability of a Provider whose keys live
+// in an HSM: bring-your-own-key import, where a key arrives wrapped for a
+// key-exchange key (KEK) that the provider holds and is unwrapped inside
+// it, so that its plaintext never exists outside the HSM.
+type TransferImporter interface {
+	// ImportTransfer unwraps wrapped, a CKM_RSA_AES_KEY_WRAP ciphertext
+	// (RSA-OAEP with SHA-1 of an AES key under kek's public key, then the
+	// RFC 5649 wrap of the target key: PKCS#8 for RSA and EC, raw bytes
+	// for oct), inside the provider under kek's private key into new key
+	// objects of type spec.Type owned by spec.Owner, and returns their
+	// Material, as Generate does; Size and Curve are the unwrapped key's.
+	// kek must be one of the provider's RSA keys. Every object created is
+	// destroyed when the call fails.
+	//
+	// Errors: *InputError for a ciphertext not wrapped for kek, one that
+	// was altered, a key that is not of spec.Type, or an unsupported size
+	// or curve; ErrCorrupt (wrapped) for a kek that is not the provider's;
+	// ErrUnavailable (wrapped) when the provider cannot be reached.
+	ImportTransfer(ctx context.Context, spec Spec, kek Material, wrapped []byte) (Material, error)
+}
+
 // Key is a loaded key version, usable for cryptographic operations. Digest
 // and length validation happen here and fail with *InputError.
 type Key interface {

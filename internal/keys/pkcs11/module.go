@@ -28,6 +28,7 @@ type module interface {
 	CreateObject(sh p11.SessionHandle, temp []*p11.Attribute) (p11.ObjectHandle, error)
 	DestroyObject(sh p11.SessionHandle, oh p11.ObjectHandle) error
 	GetAttributeValue(sh p11.SessionHandle, o p11.ObjectHandle, a []*p11.Attribute) ([]*p11.Attribute, error)
+	SetAttributeValue(sh p11.SessionHandle, o p11.ObjectHandle, a []*p11.Attribute) error
 	FindObjectsInit(sh p11.SessionHandle, temp []*p11.Attribute) error
 	FindObjects(sh p11.SessionHandle, max int) ([]p11.ObjectHandle, bool, error)
 	FindObjectsFinal(sh p11.SessionHandle) error
@@ -41,6 +42,7 @@ type module interface {
 	Decrypt(sh p11.SessionHandle, cipher []byte) ([]byte, error)
 	WrapKey(sh p11.SessionHandle, m []*p11.Mechanism, wrappingkey, key p11.ObjectHandle) ([]byte, error)
 	UnwrapKey(sh p11.SessionHandle, m []*p11.Mechanism, unwrappingkey p11.ObjectHandle, wrappedkey []byte, a []*p11.Attribute) (p11.ObjectHandle, error)
+	DeriveKey(sh p11.SessionHandle, m []*p11.Mechanism, basekey p11.ObjectHandle, a []*p11.Attribute) (p11.ObjectHandle, error)
 }
 
 var _ module = (*p11.Ctx)(nil)

@@ -1,0 +1,340 @@
+//go:build cgo
+
+package pkcs11
+
+import (
+	"context"
+	"crypto"
+	"crypto/rsa"
+	"encoding/asn1"
+	"errors"
+	"fmt"
+	"math/big"
+
+	p11 "github.com/miekg/pkcs11"
+
+	"github.com/keywarden/keywarden/internal/keys"
+	"github.com/keywarden/keywarden/internal/secret"
+)
+
+var _ keys.TransferImporter = (*Provider)(nil)
+
+// Refusals of ImportTransfer. None says more than which check failed.
+var (
+	errTransferKEK = keys.Inputf("The BYOK transfer blob was not wrapped for this key-exchange key: its RSA-OAEP block does not decrypt under the key-exchange key's private key.")
+	errTransferMAC = keys.Inputf("The BYOK transfer blob's wrapped key failed its integrity check (RFC 5649 key wrap with padding): the blob was altered or damaged.")
+)
+
+// ImportTransfer unwraps a CKM_RSA_AES_KEY_WRAP ciphertext inside the
+// token in two steps, so that neither the ephemeral AES key nor the target
+// key exists in plaintext outside it (the token's own CKM_RSA_AES_KEY_WRAP
+// is not used: SoftHSM2 2.6 lacks it, and the two steps are that
+// mechanism's definition):
+//
+//  1. C_UnwrapKey with CKM_RSA_PKCS_OAEP (SHA-1, MGF1-SHA-1) under the
+//     KEK's private key object into a session AES key (CKA_TOKEN false,
+//     sensitive, not extractable, usable only to unwrap), destroyed when
+//     the call returns;
+//  2. C_UnwrapKey with CKM_AES_KEY_WRAP_PAD under that session key into a
+//     token key object with the templates Generate uses (sensitive,
+//     extractable only under a trusted key, labelled with spec.Owner).
+//     SoftHSM2 2.6's C_UnwrapKey follows RFC 5649 for any length, unlike
+//     its C_WrapKey (see wrapMechanism).
+//
+// For RSA it then reads the public key from the private object; for EC,
+// whose private object holds no public point, it derives the point's X
+// coordinate inside the token (CKM_ECDH1_DERIVE with the curve's generator
+// as the peer: d·G) and picks the Y of the two candidates that verifies a
+// signature the new key makes in the token; the derive permission is then
+// turned off. It creates the public object as Generate does, then signs and
+// verifies a test digest through Load, as ImportWrapped does.
+//
+// Errors: *keys.InputError for a software spec, a kek that is not RSA, a
+// ciphertext not wrapped for kek (errTransferKEK) or altered
+// (errTransferMAC), a key that is not of spec.Type, an RSA size other than
+// 2048, 3072 or 4096 bits, an AES size other than 128, 192 or 256 bits, a
+// curve the token does not support; keys.ErrCorrupt (wrapped) for a kek
+// that is not the provider's; keys.ErrUnavailable (wrapped).
+func (p *Provider) ImportTransfer(ctx context.Context, spec keys.Spec, kek keys.Material, wrapped []byte) (keys.Material, error) {
+	if err := checkProtection(spec); err != nil {
+		return keys.Material{}, err
+	}
+	var target []*p11.Attribute
+	switch spec.Type {
+	case keys.RSA, keys.EC, keys.Oct:
+	default:
+		return keys.Material{}, keys.Inputf("Unsupported key type %.16q", string(spec.Type))
+	}
+	k, err := p.Load(ctx, kek)
+	if err != nil {
+		return keys.Material{}, err
+	}
+	kk := k.(*key)
+	kekPub, ok := kk.pub.(*rsa.PublicKey)
+	if kk.spec.Type != keys.RSA || !ok {
+		return keys.Material{}, keys.Inputf("The key-exchange key must be an RSA key.")
+	}
+	head := kekPub.Size()
+	if len(wrapped) < head+16 || (len(wrapped)-head)%8 != 0 {
+		return keys.Material{}, keys.Inputf("The BYOK transfer blob's ciphertext does not have the shape of a key wrapped for a %d-bit key-exchange key.", kekPub.N.BitLen())
+	}
+	body := wrapped[head:]
+	r, err := p.newRef(spec.Owner)
+	if err != nil {
+		return keys.Material{}, err
+	}
+	out := keys.Spec{Type: spec.Type, Protection: keys.HSM, Owner: r.owner}
+	switch spec.Type {
+	case keys.RSA:
+		target = privateTemplate(r, p11.CKK_RSA)
+	case keys.EC:
+		target = withAttribute(privateTemplate(r, p11.CKK_EC), p11.CKA_DERIVE, true)
+	case keys.Oct:
+		// RFC 5649 of 16, 24 or 32 bytes adds 8: the length tells the size,
+		// which SoftHSM2 does not record on unwrapped AES keys.
+		out.Size = 8 * (len(body) - 8)
+		if out.Size != 128 && out.Size != 192 && out.Size != 256 {
+			return keys.Material{}, keys.Inputf("The BYOK transfer blob's AES key is not 128, 192 or 256 bits long.")
+		}
+		target = secretTemplate(r)
+	}
+	var pub crypto.PublicKey
+	err = p.session(ctx, "import transferred key", func(sh p11.SessionHandle) error {
+		o, err := p.lookup(sh, kk.r, keys.RSA)
+		if err != nil {
+			return err
+		}
+		oaep := p11.NewMechanism(p11.CKM_RSA_PKCS_OAEP, p11.NewOAEPParams(p11.CKM_SHA_1, p11.CKG_MGF1_SHA1, p11.CKZ_DATA_SPECIFIED, nil))
+		sk, err := p.m.UnwrapKey(sh, []*p11.Mechanism{oaep}, o.priv, wrapped[:head], sessionUnwrapTemplate())
+		if err != nil {
+			if rejected(p.m, sh, err) {
+				return errTransferKEK
+			}
+			return fmt.Errorf("C_UnwrapKey (RSA-OAEP): %w", err)
+		}
+		defer func() { _ = p.m.DestroyObject(sh, sk) }()
+		kwp := []*p11.Mechanism{p11.NewMechanism(p11.CKM_AES_KEY_WRAP_PAD, nil)}
+		h, err := p.m.UnwrapKey(sh, kwp, sk, body, target)
+		if err != nil {
+			if !rejected(p.m, sh, err) {
+				return fmt.Errorf("C_UnwrapKey (AES key wrap with padding): %w", err)
+			}
+			// Tell a wrong key type from an altered blob: a blob intact
+			// but of another type unwraps as a generic secret.
+			if g, gerr := p.m.UnwrapKey(sh, kwp, sk, body, genericSecretTemplate()); gerr == nil {
+				_ = p.m.DestroyObject(sh, g)
+				return keys.Inputf("The key in the BYOK transfer blob is not an %s key: import it with the kty of its type.", spec.Type)
+			}
+			return errTransferMAC
+		}
+		if pub, err = p.completeTransfer(sh, r, h, &out); err != nil {
+			_ = p.m.DestroyObject(sh, h)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		// completeTransfer destroyed what it made; a failure after the
+		// public object exists is covered by the Destroy below only once
+		// the objects are found by reference, so try that too.
+		_ = p.Destroy(context.WithoutCancel(ctx), keys.Material{Spec: out, Private: secret.Own(r.marshal())})
+		return keys.Material{}, err
+	}
+	m, err := p.material(ctx, out, r)
+	if err == nil && out.Type != keys.Oct {
+		err = p.checkRestored(ctx, m, pub)
+	}
+	if err != nil {
+		_ = p.Destroy(context.WithoutCancel(ctx), keys.Material{Spec: out, Private: secret.Own(r.marshal())})
+		if errors.Is(err, keys.ErrCorrupt) {
+			return keys.Material{}, keys.Inputf("The key in the BYOK transfer blob does not sign and verify consistently inside the HSM.")
+		}
+		return keys.Material{}, err
+	}
+	return m, nil
+}
+
+// completeTransfer checks the shape of the unwrapped private (or secret)
+// object h, fills out's size or curve, and for RSA and EC creates the
+// public object, returning the public key. It does not destroy h on
+// failure; the public object it created it does.
+func (p *Provider) completeTransfer(sh p11.SessionHandle, r ref, h p11.ObjectHandle, out *keys.Spec) (crypto.PublicKey, error) {
+	var (
+		pub      crypto.PublicKey
+		pubAttrs []*p11.Attribute
+	)
+	switch out.Type {
+	case keys.Oct:
+		return nil, nil
+	case keys.RSA:
+		attrs, err := p.m.GetAttributeValue(sh, h, []*p11.Attribute{
+			p11.NewAttribute(p11.CKA_MODULUS, nil),
+			p11.NewAttribute(p11.CKA_PUBLIC_EXPONENT, nil),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("C_GetAttributeValue: %w", err)
+		}
+		n, e := new(big.Int).SetBytes(attrs[0].Value), new(big.Int).SetBytes(attrs[1].Value)
+		if !e.IsInt64() || e.Int64() < 3 || e.Int64() > 1<<31-1 {
+			return nil, keys.Inputf("The RSA key in the BYOK transfer blob has an unsupported public exponent.")
+		}
+		if bits := n.BitLen(); bits != 2048 && bits != 3072 && bits != 4096 {
+			return nil, keys.Inputf("The RSA key in the BYOK transfer blob has %d bits. Supported sizes are 2048, 3072 and 4096.", bits)
+		}
+		pub = &rsa.PublicKey{N: n, E: int(e.Int64())}
+		pubAttrs = append(publicTemplate(r, p11.CKK_RSA),
+			p11.NewAttribute(p11.CKA_MODULUS, attrs[0].Value),
+			p11.NewAttribute(p11.CKA_PUBLIC_EXPONENT, attrs[1].Value))
+	case keys.EC:
+		ec, err := p.transferredPoint(sh, h)
+		if err != nil {
+			return nil, err
+		}
+		point, err := asn1.Marshal(ec.Bytes())
+		if err != nil {
+			return nil, err
+		}
+		if err := p.m.SetAttributeValue(sh, h, []*p11.Attribute{p11.NewAttribute(p11.CKA_DERIVE, false)}); err != nil {
+			return nil, fmt.Errorf("C_SetAttributeValue(CKA_DERIVE): %w", err)
+		}
+		pub = ec
+		pubAttrs = append(publicTemplate(r, p11.CKK_EC),
+			p11.NewAttribute(p11.CKA_EC_PARAMS, ecParams(ec.Curve)),
+			p11.NewAttribute(p11.CKA_EC_POINT, point))
+	}
+	ps, err := keys.PublicSpec(pub)
+	if err != nil {
+		return nil, keys.Inputf("The key in the BYOK transfer blob is not supported.")
+	}
+	out.Size, out.Curve, out.PublicExponent = ps.Size, ps.Curve, ps.PublicExponent
+	if _, err := p.m.CreateObject(sh, pubAttrs); err != nil {
+		return nil, fmt.Errorf("C_CreateObject: %w", err)
+	}
+	return pub, nil
+}
+
+// transferredPoint returns the public point of the unwrapped EC private
+// object h, computed inside the token: X is the ECDH of h with the curve's
+// generator, and Y the candidate that verifies a signature h makes.
+func (p *Provider) transferredPoint(sh p11.SessionHandle, h p11.ObjectHandle) (*keys.ECPublicKey, error) {
+	attrs, err := p.m.GetAttributeValue(sh, h, []*p11.Attribute{p11.NewAttribute(p11.CKA_EC_PARAMS, nil)})
+	if err != nil {
+		return nil, fmt.Errorf("C_GetAttributeValue: %w", err)
+	}
+	c := curveOf(attrs[0].Value)
+	switch {
+	case c == "":
+		return nil, keys.Inputf("The EC key in the BYOK transfer blob is on an unsupported curve. Supported curves are P-256, P-384, P-521 and P-256K.")
+	case c == keys.P256K && !p.routes.secp256k1:
+		return nil, errNoSecp256k1()
+	}
+	g, err := keys.Generator(c)
+	if err != nil {
+		return nil, err
+	}
+	size := keys.CurveSize(c)
+	derive := p11.NewMechanism(p11.CKM_ECDH1_DERIVE, p11.NewECDH1DeriveParams(p11.CKD_NULL, nil, g))
+	xh, err := p.m.DeriveKey(sh, []*p11.Mechanism{derive}, h, []*p11.Attribute{
+		p11.NewAttribute(p11.CKA_CLASS, p11.CKO_SECRET_KEY),
+		p11.NewAttribute(p11.CKA_KEY_TYPE, p11.CKK_GENERIC_SECRET),
+		p11.NewAttribute(p11.CKA_TOKEN, false),
+		p11.NewAttribute(p11.CKA_SENSITIVE, false),
+		p11.NewAttribute(p11.CKA_EXTRACTABLE, true),
+		p11.NewAttribute(p11.CKA_VALUE_LEN, size),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("C_DeriveKey (ECDH with the generator): %w", err)
+	}
+	defer func() { _ = p.m.DestroyObject(sh, xh) }()
+	// The derived value is d·G's X coordinate: the public key's, not a
+	// secret.
+	xa, err := p.m.GetAttributeValue(sh, xh, []*p11.Attribute{p11.NewAttribute(p11.CKA_VALUE, nil)})
+	if err != nil {
+		return nil, fmt.Errorf("C_GetAttributeValue: %w", err)
+	}
+	alg := map[keys.Curve]keys.SignatureAlgorithm{keys.P256: keys.ES256, keys.P384: keys.ES384, keys.P521: keys.ES512, keys.P256K: keys.ES256K}[c]
+	hh := alg.Hash().New()
+	hh.Write([]byte("keywarden transfer check"))
+	d := hh.Sum(nil)
+	if err := p.m.SignInit(sh, []*p11.Mechanism{p11.NewMechanism(p11.CKM_ECDSA, nil)}, h); err != nil {
+		return nil, fmt.Errorf("C_SignInit: %w", err)
+	}
+	sig, err := p.m.Sign(sh, d)
+	if err != nil {
+		return nil, fmt.Errorf("C_Sign: %w", err)
+	}
+	if c == keys.P256K {
+		lowS(sig)
+	}
+	for _, cand := range keys.PointsWithX(c, xa[0].Value) {
+		if ok, err := keys.VerifyPublic(cand, alg, d, sig); err == nil && ok {
+			return cand, nil
+		}
+	}
+	return nil, keys.Inputf("The EC key in the BYOK transfer blob is malformed: no public point verifies its signature.")
+}
+
+// rejected reports whether err, of C_UnwrapKey, means that the token
+// refused the input (a ciphertext that does not decrypt or fails its
+// integrity check, a key of another type) rather than that the token
+// failed: SoftHSM2 answers those with CKR_GENERAL_ERROR or
+// CKR_FUNCTION_FAILED, which otherwise mean a broken token, so a session
+// that still answers C_GetSessionInfo tells them apart.
+func rejected(m module, sh p11.SessionHandle, err error) bool {
+	switch classify(err) {
+	case kindInput:
+		return true
+	case kindUnavailable:
+		if !errors.Is(err, p11.Error(p11.CKR_GENERAL_ERROR)) && !errors.Is(err, p11.Error(p11.CKR_FUNCTION_FAILED)) {
+			return false
+		}
+		_, serr := m.GetSessionInfo(sh)
+		return serr == nil
+	case kindOther:
+		return errors.Is(err, p11.Error(p11.CKR_TEMPLATE_INCONSISTENT)) || errors.Is(err, p11.Error(p11.CKR_KEY_TYPE_INCONSISTENT))
+	}
+	return false
+}
+
+// sessionUnwrapTemplate is the template of the ephemeral AES key of a
+// transfer: a session object, sensitive, never extractable, that can only
+// unwrap.
+func sessionUnwrapTemplate() []*p11.Attribute {
+	return []*p11.Attribute{
+		p11.NewAttribute(p11.CKA_CLASS, p11.CKO_SECRET_KEY),
+		p11.NewAttribute(p11.CKA_KEY_TYPE, p11.CKK_AES),
+		p11.NewAttribute(p11.CKA_TOKEN, false),
+		p11.NewAttribute(p11.CKA_PRIVATE, true),
+		p11.NewAttribute(p11.CKA_SENSITIVE, true),
+		p11.NewAttribute(p11.CKA_EXTRACTABLE, false),
+		p11.NewAttribute(p11.CKA_ENCRYPT, false),
+		p11.NewAttribute(p11.CKA_DECRYPT, false),
+		p11.NewAttribute(p11.CKA_WRAP, false),
+		p11.NewAttribute(p11.CKA_UNWRAP, true),
+		p11.NewAttribute(p11.CKA_DERIVE, false),
+	}
+}
+
+// genericSecretTemplate is the template of the session object that tells
+// an intact blob of another key type from an altered one: sensitive and
+// never extractable, destroyed at once.
+func genericSecretTemplate() []*p11.Attribute {
+	return []*p11.Attribute{
+		p11.NewAttribute(p11.CKA_CLASS, p11.CKO_SECRET_KEY),
+		p11.NewAttribute(p11.CKA_KEY_TYPE, p11.CKK_GENERIC_SECRET),
+		p11.NewAttribute(p11.CKA_TOKEN, false),
+		p11.NewAttribute(p11.CKA_SENSITIVE, true),
+		p11.NewAttribute(p11.CKA_EXTRACTABLE, false),
+	}
+}
+
+// withAttribute returns template with the boolean attribute typ set to v.
+func withAttribute(template []*p11.Attribute, typ uint, v bool) []*p11.Attribute {
+	for i, a := range template {
+		if a.Type == typ {
+			template[i] = p11.NewAttribute(typ, v)
+			return template
+		}
+	}
+	return append(template, p11.NewAttribute(typ, v))
+}

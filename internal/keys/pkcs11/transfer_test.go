@@ -1,0 +1,206 @@
+//go:build cgo
+
+package pkcs11_test
+
+import (
+	"crypto"
+	"crypto/aes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"strings"
+	"testing"
+
+	p11 "github.com/miekg/pkcs11"
+
+	"github.com/keywarden/keywarden/internal/byok"
+	"github.com/keywarden/keywarden/internal/keys"
+	"github.com/keywarden/keywarden/internal/keys/keywrap"
+	"github.com/keywarden/keywarden/internal/keys/pkcs11"
+)
+
+// transferKEK returns an HSM RSA key-exchange key and its public key.
+func transferKEK(t *testing.T, bits int) (keys.Material, *rsa.PublicKey) {
+	t.Helper()
+	m, _ := generated(t, keys.Spec{Type: keys.RSA, Size: bits, Owner: "byok"})
+	return m, m.Public.(*rsa.PublicKey)
+}
+
+// wrapFor packages key for kek and returns the blob's ciphertext.
+func wrapFor(t *testing.T, kek *rsa.PublicKey, key any) []byte {
+	t.Helper()
+	blob, err := byok.Package(rand.Reader, kek, key, "https://byok.vault.test/keys/kek/00", "test")
+	if err != nil {
+		t.Fatalf("byok.Package() = %v", err)
+	}
+	b, err := byok.Parse(blob)
+	if err != nil {
+		t.Fatalf("byok.Parse(Package()) = %v", err)
+	}
+	return b.Ciphertext
+}
+
+// tokenObjects counts the objects the test token holds.
+func tokenObjects(t *testing.T, p *pkcs11.Provider) int {
+	t.Helper()
+	n := 0
+	err := pkcs11.WithSession(ctx, p, func(m pkcs11.Module, sh p11.SessionHandle) error {
+		if err := m.FindObjectsInit(sh, nil); err != nil {
+			return err
+		}
+		defer m.FindObjectsFinal(sh)
+		for {
+			hs, _, err := m.FindObjects(sh, 64)
+			if err != nil {
+				return err
+			}
+			if len(hs) == 0 {
+				return nil
+			}
+			n += len(hs)
+		}
+	})
+	if err != nil {
+		t.Fatalf("count token objects: %v", err)
+	}
+	return n
+}
+
+func TestImportTransfer(t *testing.T) {
+	p := provider(t)
+	kekM, kek := transferKEK(t, 2048)
+	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	rsa3072, _ := rsa.GenerateKey(rand.Reader, 3072)
+	p256, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	p521, _ := ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
+	tests := []struct {
+		name string
+		typ  keys.Type
+		key  crypto.Signer
+		alg  keys.SignatureAlgorithm
+	}{
+		{"RSA-2048", keys.RSA, rsaKey, keys.PS256},
+		{"RSA-3072", keys.RSA, rsa3072, keys.RS384},
+		{"EC P-256", keys.EC, p256, keys.ES256},
+		{"EC P-384", keys.EC, p384, keys.ES384},
+		{"EC P-521", keys.EC, p521, keys.ES512},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := p.ImportTransfer(ctx, keys.Spec{Type: tt.typ, Protection: keys.HSM, Owner: "byok-in"}, kekM, wrapFor(t, kek, tt.key))
+			if err != nil {
+				t.Fatalf("ImportTransfer() = %v", err)
+			}
+			t.Cleanup(func() { _ = p.Destroy(ctx, m) })
+			want, err := publicOf(tt.key.Public())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if eq, ok := m.Public.(interface{ Equal(crypto.PublicKey) bool }); !ok || !eq.Equal(want) {
+				t.Fatalf("ImportTransfer().Public = %v, want the packaged key's public key", m.Public)
+			}
+			k, err := p.Load(ctx, m)
+			if err != nil {
+				t.Fatalf("Load() = %v", err)
+			}
+			d := digest(tt.alg)
+			sig, err := k.Sign(ctx, tt.alg, d)
+			if err != nil {
+				t.Fatalf("Sign(%s) = %v", tt.alg, err)
+			}
+			if err := verifyWithGo(want, tt.alg, d, sig); err != nil {
+				t.Errorf("verify with the original public key: %v", err)
+			}
+		})
+	}
+	t.Run("oct-256", func(t *testing.T) {
+		aesKey := make([]byte, 32)
+		_, _ = rand.Read(aesKey)
+		m, err := p.ImportTransfer(ctx, keys.Spec{Type: keys.Oct, Protection: keys.HSM, Owner: "byok-in"}, kekM, wrapFor(t, kek, aesKey))
+		if err != nil {
+			t.Fatalf("ImportTransfer() = %v", err)
+		}
+		t.Cleanup(func() { _ = p.Destroy(ctx, m) })
+		if m.Spec.Size != 256 {
+			t.Errorf("ImportTransfer().Spec.Size = %d, want 256", m.Spec.Size)
+		}
+		k, err := p.Load(ctx, m)
+		if err != nil {
+			t.Fatalf("Load() = %v", err)
+		}
+		in := []byte("0123456789abcdef0123456789abcdef")
+		out, err := k.Encrypt(ctx, keys.CipherInput{Algorithm: keys.A256KW, Value: in})
+		if err != nil {
+			t.Fatalf("Encrypt(A256KW) = %v", err)
+		}
+		b, _ := aes.NewCipher(aesKey)
+		_, dec := keywrap.Cipher(b)
+		if got, err := keywrap.Unwrap(dec, out.Value); err != nil || string(got) != string(in) {
+			t.Errorf("unwrap in Go with the original key = %q, %v, want %q", got, err, in)
+		}
+	})
+}
+
+func TestImportTransferRefusals(t *testing.T) {
+	p := provider(t)
+	kekM, kek := transferKEK(t, 2048)
+	otherM, other := transferKEK(t, 3072)
+	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	small, _ := rsa.GenerateKey(rand.Reader, 1024)
+	good := wrapFor(t, kek, rsaKey)
+	flip := func(i int) []byte {
+		c := append([]byte(nil), good...)
+		c[(i+len(c))%len(c)] ^= 1
+		return c
+	}
+	tests := []struct {
+		name    string
+		typ     keys.Type
+		kek     keys.Material
+		wrapped []byte
+		want    string // in the message
+	}{
+		{"wrong KEK", keys.RSA, otherM, good, "not wrapped for this key-exchange key"},
+		{"blob for another KEK", keys.RSA, kekM, wrapFor(t, other, rsaKey), "not wrapped for this key-exchange key"},
+		{"too short", keys.RSA, kekM, good[:200], "does not have the shape"},
+		{"altered RSA-OAEP block", keys.RSA, kekM, flip(10), "not wrapped for this key-exchange key"},
+		{"altered key wrap", keys.RSA, kekM, flip(-1), "integrity check"},
+		{"altered key wrap start", keys.RSA, kekM, flip(256), "integrity check"},
+		{"truncated", keys.RSA, kekM, good[:len(good)-8], "integrity check"},
+		{"RSA blob as EC", keys.EC, kekM, good, "is not an EC key"},
+		{"RSA blob as oct", keys.Oct, kekM, good, "not 128, 192 or 256 bits"},
+		{"RSA-1024", keys.RSA, kekM, wrapFor(t, kek, small), "1024 bits"},
+		{"KEK is not RSA", keys.RSA, mustGenerated(t, keys.Spec{Type: keys.EC, Curve: keys.P256, Owner: "byok"}), good, "must be an RSA key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := tokenObjects(t, p)
+			m, err := p.ImportTransfer(ctx, keys.Spec{Type: tt.typ, Protection: keys.HSM, Owner: "byok-in"}, tt.kek, tt.wrapped)
+			if err == nil {
+				_ = p.Destroy(ctx, m)
+				t.Fatalf("ImportTransfer() = nil error, want an *keys.InputError")
+			}
+			if !inputError(err) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("ImportTransfer() = %v, want an *keys.InputError saying %q", err, tt.want)
+			}
+			if after := tokenObjects(t, p); after != before {
+				t.Errorf("token holds %d objects after the refused import, want %d as before", after, before)
+			}
+		})
+	}
+}
+
+func mustGenerated(t *testing.T, spec keys.Spec) keys.Material {
+	m, _ := generated(t, spec)
+	return m
+}
+
+// publicOf converts a Go public key to the keys form.
+func publicOf(pub crypto.PublicKey) (crypto.PublicKey, error) {
+	if k, ok := pub.(*ecdsa.PublicKey); ok {
+		return keys.NewECPublicKey(k)
+	}
+	return pub, nil
+}
