@@ -188,7 +188,8 @@ func checkRestored(ctx context.Context, path string, ring *seal.Keyring) (vault.
 	if err := embedded.CheckSnapshot(path); err != nil {
 		return vault.Inventory{}, err
 	}
-	db, err := embedded.Open(path)
+	// Read-only: the installed file is the snapshot byte for byte.
+	db, err := embedded.Open(path, embedded.ReadOnly())
 	if err != nil {
 		return vault.Inventory{}, err
 	}

@@ -121,6 +121,7 @@ type DB struct {
 // config holds the settings an Option changes.
 type config struct {
 	lockTimeout time.Duration
+	readOnly    bool
 }
 
 // Option configures Open.
@@ -135,6 +136,14 @@ func WithLockTimeout(d time.Duration) Option {
 			c.lockTimeout = d
 		}
 	}
+}
+
+// ReadOnly opens an existing store file for reading only: Open takes a
+// shared lock, writes nothing to the file (it stays byte for byte as it
+// was), refuses a file that is not a store of a schema this binary reads
+// (see CheckSnapshot), and Update fails.
+func ReadOnly() Option {
+	return func(c *config) { c.readOnly = true }
 }
 
 // Open opens the store file at path, creating it with mode 0600 and writing
@@ -153,8 +162,9 @@ func Open(path string, opts ...Option) (*DB, error) {
 	created := errors.Is(statErr, os.ErrNotExist)
 
 	b, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout: cfg.lockTimeout,
-		NoSync:  false, // acknowledged Update == fsynced; never change this.
+		Timeout:  cfg.lockTimeout,
+		NoSync:   false, // acknowledged Update == fsynced; never change this.
+		ReadOnly: cfg.readOnly,
 	})
 	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("embedded: open %s: %w (lock not acquired within %v)", path, ErrInUse, cfg.lockTimeout)
@@ -162,7 +172,11 @@ func Open(path string, opts ...Option) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded: open %s: %w", path, err)
 	}
-	if err := b.Update(initSchema); err != nil {
+	prepare, check := b.Update, initSchema
+	if cfg.readOnly {
+		prepare, check = b.View, checkExisting
+	}
+	if err := prepare(check); err != nil {
 		b.Close()
 		return nil, fmt.Errorf("embedded: open %s: %w", path, err)
 	}
@@ -208,6 +222,25 @@ func initSchema(btx *bolt.Tx) error {
 	for _, name := range addedBuckets() {
 		if _, err := btx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %q: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// checkExisting checks, writing nothing, that a file is a store of a schema
+// this binary reads, with every bucket it has held from the start (the
+// buckets added within the schema may be missing; they read as empty).
+func checkExisting(btx *bolt.Tx) error {
+	meta := btx.Bucket(bucketMeta)
+	if meta == nil {
+		return errors.New("no schema version")
+	}
+	if err := checkSchema(meta.Get(metaSchema)); err != nil {
+		return err
+	}
+	for _, name := range baseBuckets() {
+		if btx.Bucket(name) == nil {
+			return fmt.Errorf("bucket %q missing", name)
 		}
 	}
 	return nil

@@ -61,32 +61,19 @@ func (c ctxWriter) Write(p []byte) (int, error) {
 // CheckSnapshot reports whether the file at path is a store file this
 // binary reads: a bbolt file holding the schema version of a Keywarden
 // store, not newer than store.SchemaVersion, with every bucket of that
-// schema. It opens the file read-only and writes nothing to it.
+// schema. It opens the file read-only (ReadOnly) and writes nothing to it.
 //
 // Errors: an error wrapping store.ErrSchemaTooNew for a newer schema;
-// ErrNotStore for any other file that is not a Keywarden store.
+// ErrInUse when a process holds the file open for writing; ErrNotStore for
+// any other file that is not a Keywarden store.
 func CheckSnapshot(path string) error {
-	b, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: DefaultLockTimeout})
-	if err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrNotStore, path, err)
+	db, err := Open(path, ReadOnly())
+	switch {
+	case err == nil:
+		return db.Close()
+	case errors.Is(err, store.ErrSchemaTooNew), errors.Is(err, ErrInUse):
+		return err
+	default:
+		return fmt.Errorf("%w: %v", ErrNotStore, err)
 	}
-	defer b.Close()
-	return b.View(func(btx *bolt.Tx) error {
-		meta := btx.Bucket(bucketMeta)
-		if meta == nil {
-			return fmt.Errorf("%w: %s has no schema version", ErrNotStore, path)
-		}
-		if err := checkSchema(meta.Get(metaSchema)); err != nil {
-			if errors.Is(err, store.ErrSchemaTooNew) {
-				return fmt.Errorf("%s: %w", path, err)
-			}
-			return fmt.Errorf("%w: %s: %v", ErrNotStore, path, err)
-		}
-		for _, name := range baseBuckets() {
-			if btx.Bucket(name) == nil {
-				return fmt.Errorf("%w: %s: bucket %q missing", ErrNotStore, path, name)
-			}
-		}
-		return nil
-	})
 }

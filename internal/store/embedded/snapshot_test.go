@@ -270,3 +270,56 @@ func TestCheckSnapshot(t *testing.T) {
 		})
 	}
 }
+
+// TestOpenReadOnly checks that a read-only open leaves the file byte for
+// byte as it was, refuses writes, and reads a schema 1 file without the
+// buckets added within the schema.
+func TestOpenReadOnly(t *testing.T) {
+	db := mustOpen(t, filepath.Join(t.TempDir(), "keywarden.db"))
+	putVault(t, db, "v")
+	path := writeSnapshot(t, db)
+	// Drop the added buckets, as in a file of an older binary.
+	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Update(func(btx *bolt.Tx) error {
+		for _, name := range addedBuckets() {
+			if err := btx.DeleteBucket(name); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	before, _ := os.ReadFile(path)
+
+	ro := mustOpen(t, path, ReadOnly())
+	if got := vaultNames(t, ro); !got["v"] {
+		t.Errorf("vaults of the read-only store = %v, want v", got)
+	}
+	if err := ro.View(t.Context(), func(tx store.Tx) error {
+		ds, err := tx.RoleDefinitions()
+		if err == nil && len(ds) != 0 {
+			return fmt.Errorf("%d role definitions, want none", len(ds))
+		}
+		if _, err := tx.RoleAssignment("x"); !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("RoleAssignment(x) = %v, want ErrNotFound", err)
+		}
+		return err
+	}); err != nil {
+		t.Errorf("reading a file without the added buckets: %v", err)
+	}
+	if err := ro.Update(t.Context(), func(tx store.Tx) error { return tx.PutBlob("b", []byte("x")) }); err == nil {
+		t.Error("Update on a read-only store = nil, want an error")
+	}
+	ro.Close()
+	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+		t.Error("Open(ReadOnly) changed the file")
+	}
+	if _, err := Open(filepath.Join(t.TempDir(), "missing.db"), ReadOnly()); err == nil {
+		t.Error("Open(missing file, ReadOnly) = nil, want an error")
+	}
+}

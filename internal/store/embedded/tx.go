@@ -47,6 +47,9 @@ func versionPrefix(vault, name string) []byte {
 // Bucket.Get, it tells an empty value from a missing one. The buckets hold no
 // nested buckets.
 func lookup(b *bolt.Bucket, key []byte) ([]byte, bool) {
+	if b == nil {
+		return nil, false // a bucket added within the schema, in a read-only file
+	}
 	k, v := b.Cursor().Seek(key)
 	if k == nil || !bytes.Equal(k, key) {
 		return nil, false
@@ -100,7 +103,11 @@ func (t *tx) del(op string, bucket, key []byte) error {
 // sorts after prefix+after, in key order, until fn returns false or an
 // error. fn gets the key without prefix and the value.
 func (t *tx) scan(bucket, prefix []byte, after string, fn func(k, v []byte) (bool, error)) error {
-	c := t.b.Bucket(bucket).Cursor()
+	b := t.b.Bucket(bucket)
+	if b == nil {
+		return nil // a bucket added within the schema, in a read-only file
+	}
+	c := b.Cursor()
 	start := append(bytes.Clone(prefix), after...)
 	for k, v := c.Seek(start); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		if after != "" && bytes.Equal(k, start) {
