@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -16,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/keywarden/keywarden/internal/auth"
+	"github.com/keywarden/keywarden/internal/rootkey"
 	"github.com/keywarden/keywarden/internal/seal"
 	"github.com/keywarden/keywarden/internal/store"
 	"github.com/keywarden/keywarden/internal/store/embedded"
@@ -68,7 +70,9 @@ func runRestore(ctx context.Context, o restoreOptions, now time.Time, out io.Wri
 	if o.rootKeyFile == "" {
 		o.rootKeyFile = filepath.Join(o.dataDir, "root.key")
 	}
-	ring, _, err := seal.LoadKeyring(o.rootKeyFile, nil)
+	// The key file of sealMode "file", as the server opens it (during a
+	// rotation it holds the old keys too). TODO(rootkey): sealMode "hsm".
+	ring, _, _, err := rootkey.OpenFile(o.rootKeyFile, false, rand.Reader)
 	if err != nil {
 		return fmt.Errorf("root key: %w", err)
 	}
@@ -194,11 +198,11 @@ func checkRestored(ctx context.Context, path string, ring *seal.Keyring) (vault.
 		return vault.Inventory{}, err
 	}
 	defer db.Close()
-	inv, err := vault.VerifySealed(ctx, db, ring.Derive("material"))
+	inv, err := vault.VerifySealed(ctx, db, ring.Derive(purposeMaterial))
 	if err != nil {
 		return inv, err
 	}
-	if err := verifyTokenSigningKey(ctx, db, ring.Derive("token-signing")); err != nil {
+	if err := verifyTokenSigningKey(ctx, db, ring.Derive(purposeTokenSigning)); err != nil {
 		return inv, err
 	}
 	return inv, nil
