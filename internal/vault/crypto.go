@@ -63,31 +63,40 @@ func (s *Service) handle(ctx context.Context, cv *cachedVersion) (keys.Key, erro
 	if h := cv.loaded.Load(); h != nil {
 		return *h, nil
 	}
-	rec := cv.rec
-	spec := s.specOf(rec)
-	priv, err := s.material.Open(rec.SealedPrivate, materialAAD(rec.Vault, rec.Name, rec.ID))
+	m, err := s.materialOf(cv.rec)
 	if err != nil {
-		return nil, fmt.Errorf("vault: unseal %s/%s: %w", rec.Name, rec.ID, err)
+		return nil, err
 	}
 	// Providers parse the material into their own key objects and keep no
 	// reference to these bytes.
-	defer priv.Clear()
-	var pub any
-	if len(rec.Public) > 0 {
-		if pub, err = keys.ParsePublic(spec, rec.Public); err != nil {
-			return nil, fmt.Errorf("vault: public key of %s/%s: %w", rec.Name, rec.ID, err)
-		}
-	}
-	p := s.provider(spec)
+	defer m.Private.Clear()
+	p := s.provider(m.Spec)
 	if p == nil {
-		return nil, newErr(ErrUnavailable, "", "The key provider for %s keys is not configured.", wireType(spec))
+		return nil, newErr(ErrUnavailable, "", "The key provider for %s keys is not configured.", wireType(m.Spec))
 	}
-	h, err := p.Load(ctx, keys.Material{Spec: spec, Public: pub, Private: priv})
+	h, err := p.Load(ctx, m)
 	if err != nil {
 		return nil, mapProviderErr(err)
 	}
 	cv.loaded.Store(&h)
 	return h, nil
+}
+
+// materialOf unseals a version's material. The caller clears m.Private.
+func (s *Service) materialOf(rec store.Version) (keys.Material, error) {
+	spec := s.specOf(rec)
+	priv, err := s.material.Open(rec.SealedPrivate, materialAAD(rec.Vault, rec.Name, rec.ID))
+	if err != nil {
+		return keys.Material{}, fmt.Errorf("vault: unseal %s/%s: %w", rec.Name, rec.ID, err)
+	}
+	var pub any
+	if len(rec.Public) > 0 {
+		if pub, err = keys.ParsePublic(spec, rec.Public); err != nil {
+			priv.Clear()
+			return keys.Material{}, fmt.Errorf("vault: public key of %s/%s: %w", rec.Name, rec.ID, err)
+		}
+	}
+	return keys.Material{Spec: spec, Public: pub, Private: priv}, nil
 }
 
 // Encrypt encrypts (op OpEncrypt) or wraps (op OpWrapKey) with a key

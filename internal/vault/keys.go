@@ -39,8 +39,13 @@ func (s *Service) CreateKey(ctx context.Context, now time.Time, vault, name stri
 }
 
 // ImportKey stores a client's private key as a new key or a new current
-// version of an existing key. Errors: as CreateKey.
+// version of an existing key, or unwraps a bring-your-own-key transfer
+// blob (p.Transfer) inside the HSM (see importTransfer). The version
+// records its provenance. Errors: as CreateKey.
 func (s *Service) ImportKey(ctx context.Context, now time.Time, vault, name string, p ImportParams) (KeyVersion, error) {
+	if p.Transfer != nil {
+		return s.importTransfer(ctx, now, vault, name, p)
+	}
 	v, spec, err := s.prepareNew(ctx, vault, name, p.Spec, p.Ops, p.Attributes, p.Tags, p.ReleasePolicy, false)
 	if err != nil {
 		return KeyVersion{}, err
@@ -56,7 +61,7 @@ func (s *Service) ImportKey(ctx context.Context, now time.Time, vault, name stri
 		return KeyVersion{}, mapProviderErr(err)
 	}
 	defer m.Private.Clear()
-	return s.addVersion(ctx, now, v, name, m, p.Ops, p.Attributes, p.Tags, nil)
+	return s.addVersion(ctx, now, v, name, m, p.Ops, p.Attributes, p.Tags, provenance(store.Provenance{Method: ProvenanceImport, Imported: now}))
 }
 
 // prepareNew validates everything about a new version that needs no store
@@ -234,6 +239,9 @@ func (s *Service) toKeyVersion(v Vault, rec store.Version) (KeyVersion, error) {
 		RecoveryLevel:   v.RecoveryLevel(),
 		RecoverableDays: v.RetentionDays,
 		LastUsed:        laterUse(rec.LastUsed, s.pendingUse(&rec)),
+	}
+	if p := rec.Provenance; p != nil {
+		kv.Provenance = &Provenance{Method: p.Method, Generator: p.Generator, KEK: p.KEK, Imported: p.Imported}
 	}
 	if rec.ReleasePolicy != nil {
 		kv.ReleasePolicy = &ReleasePolicy{ContentType: rec.ReleasePolicy.ContentType, Immutable: rec.ReleasePolicy.Immutable, Data: slices.Clone(rec.ReleasePolicy.Data)}

@@ -156,6 +156,31 @@ type KeyVersion struct {
 	// unwrapKey, sign, verify), in UTC; nil when it never was (or only
 	// before Keywarden recorded use).
 	LastUsed *time.Time
+	// Provenance tells how the version's material was imported; nil for
+	// material Keywarden generated (or imported before it recorded this).
+	Provenance *Provenance
+}
+
+// Provenance methods: how a version's material reached Keywarden.
+const (
+	// ProvenanceImport is a client's plaintext private key (a JWK).
+	ProvenanceImport = "import"
+	// ProvenanceBYOK is a BYOK transfer blob unwrapped inside the HSM.
+	ProvenanceBYOK = "byok"
+)
+
+// Provenance is how an imported version's material reached Keywarden.
+type Provenance struct {
+	// Method is ProvenanceImport or ProvenanceBYOK.
+	Method string
+	// Generator is the tool that made a BYOK transfer blob, as the blob
+	// names it; empty for other methods.
+	Generator string
+	// KEK is the key id of the key-exchange key a BYOK blob was wrapped
+	// for; empty for other methods.
+	KEK string
+	// Imported is when the material was imported, in UTC.
+	Imported time.Time
 }
 
 // DeletedKey is the current version of a soft-deleted key with its deletion
@@ -199,8 +224,12 @@ type CreateParams struct {
 type ImportParams struct {
 	// Spec gives the type and protection; size/curve come from the key.
 	Spec keys.Spec
-	// Private is *rsa.PrivateKey, *keys.ECPrivateKey or secret.Bytes (oct).
+	// Private is *rsa.PrivateKey, *keys.ECPrivateKey or secret.Bytes (oct);
+	// nil when Transfer is set.
 	Private any
+	// Transfer is a bring-your-own-key transfer blob to unwrap inside the
+	// HSM instead of Private.
+	Transfer *Transfer
 	// Ops are the permitted operations; nil takes the type's default.
 	Ops []Operation
 	// Attributes are the initial attributes.
@@ -209,6 +238,19 @@ type ImportParams struct {
 	Tags map[string]string
 	// ReleasePolicy is the release policy, if any.
 	ReleasePolicy *ReleasePolicy
+}
+
+// Transfer is a parsed bring-your-own-key transfer blob: a key wrapped for
+// a key-exchange key (KEK) of the vault it is imported into.
+type Transfer struct {
+	// KEK names the key-exchange key, as the blob's kid resolves.
+	KEK Ref
+	// KEKID is the blob's kid as written, recorded in the provenance.
+	KEKID string
+	// Generator is the tool that made the blob, as the blob names it.
+	Generator string
+	// Ciphertext is the CKM_RSA_AES_KEY_WRAP ciphertext.
+	Ciphertext []byte
 }
 
 // UpdateParams change a version's mutable state. Nil fields are unchanged.

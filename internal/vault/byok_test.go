@@ -1,0 +1,219 @@
+//go:build cgo
+
+package vault_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/keywarden/keywarden/internal/byok"
+	"github.com/keywarden/keywarden/internal/keys"
+	"github.com/keywarden/keywarden/internal/keys/pkcs11"
+	"github.com/keywarden/keywarden/internal/keys/pkcs11/softhsmtest"
+	"github.com/keywarden/keywarden/internal/keys/software"
+	"github.com/keywarden/keywarden/internal/seal"
+	"github.com/keywarden/keywarden/internal/store/embedded"
+	"github.com/keywarden/keywarden/internal/vault"
+)
+
+// countingHSM is the real PKCS#11 provider, counting the key objects it
+// makes and destroys.
+type countingHSM struct {
+	*pkcs11.Provider
+	mu                  sync.Mutex
+	imported, destroyed int
+}
+
+func (c *countingHSM) ImportTransfer(ctx context.Context, spec keys.Spec, kek keys.Material, wrapped []byte) (keys.Material, error) {
+	m, err := c.Provider.ImportTransfer(ctx, spec, kek, wrapped)
+	if err == nil {
+		c.mu.Lock()
+		c.imported++
+		c.mu.Unlock()
+	}
+	return m, err
+}
+
+func (c *countingHSM) Destroy(ctx context.Context, m keys.Material) error {
+	c.mu.Lock()
+	c.destroyed++
+	c.mu.Unlock()
+	return c.Provider.Destroy(ctx, m)
+}
+
+// byokEnv is a Service over SoftHSM2 with a premium vault "dev" (one-purpose
+// keys on P-256 or P-384 only), a premium vault "other" and a standard
+// vault "std".
+func byokEnv(t *testing.T) (*vault.Service, *countingHSM) {
+	t.Helper()
+	cfg := softhsmtest.New(t)
+	p, err := pkcs11.Open(cfg)
+	if err != nil {
+		t.Fatalf("pkcs11.Open() = %v", err)
+	}
+	t.Cleanup(func() { p.Close() })
+	hsm := &countingHSM{Provider: p}
+	db, err := embedded.Open(filepath.Join(t.TempDir(), "keywarden.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	root, err := seal.Generate(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := vault.New(vault.Options{
+		Store: db, Material: root.Derive("material"), Backup: root.Derive("backup"),
+		Software: software.New(rand.Reader), HSM: hsm,
+	})
+	for _, v := range []vault.Vault{
+		{Name: "dev", SKU: vault.Premium, RetentionDays: 7, KeyPolicy: vault.KeyPolicy{AllowedCurves: []keys.Curve{keys.P256, keys.P384}}},
+		{Name: "other", SKU: vault.Premium, RetentionDays: 7},
+		{Name: "std", SKU: vault.Standard, RetentionDays: 7},
+	} {
+		if _, err := svc.EnsureVault(context.Background(), t0, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return svc, hsm
+}
+
+// newKEK creates a key-exchange key candidate and returns its version.
+func newKEK(t *testing.T, svc *vault.Service, vaultName, name string, spec keys.Spec, ops ...vault.Operation) vault.KeyVersion {
+	t.Helper()
+	if ops == nil {
+		ops = []vault.Operation{vault.OpImport}
+	}
+	kv, err := svc.CreateKey(context.Background(), t0, vaultName, name, vault.CreateParams{Spec: spec, Ops: ops})
+	if err != nil {
+		t.Fatalf("CreateKey(%s/%s) = %v", vaultName, name, err)
+	}
+	return kv
+}
+
+// transfer packages key for the KEK kv of vault vaultName.
+func transfer(t *testing.T, vaultName string, kv vault.KeyVersion, key any) *vault.Transfer {
+	t.Helper()
+	kid := "https://" + vaultName + ".vault.test/keys/" + kv.Name + "/" + kv.Version
+	blob, err := byok.Package(rand.Reader, kv.Public.(*rsa.PublicKey), key, kid, "keywarden test")
+	if err != nil {
+		t.Fatalf("byok.Package() = %v", err)
+	}
+	b, err := byok.Parse(blob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &vault.Transfer{KEK: vault.Ref{Vault: vaultName, Name: kv.Name, Version: kv.Version}, KEKID: b.KID, Generator: b.Generator, Ciphertext: b.Ciphertext}
+}
+
+func TestImportTransfer(t *testing.T) {
+	ctx := context.Background()
+	svc, hsm := byokEnv(t)
+	kek := newKEK(t, svc, "dev", "kek", keys.Spec{Type: keys.RSA, Size: 2048, Protection: keys.HSM})
+	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tr := transfer(t, "dev", kek, ecKey)
+	kv, err := svc.ImportKey(ctx, t0, "dev", "byok-ec", vault.ImportParams{
+		Spec: keys.Spec{Type: keys.EC, Protection: keys.HSM}, Transfer: tr, Ops: []vault.Operation{vault.OpSign, vault.OpVerify},
+	})
+	if err != nil {
+		t.Fatalf("ImportKey(transfer) = %v", err)
+	}
+	want, _ := keys.NewECPublicKey(&ecKey.PublicKey)
+	if kv.Spec.Protection != keys.HSM || kv.Spec.Curve != keys.P256 || !want.Equal(kv.Public) {
+		t.Errorf("ImportKey(transfer) = %s %s %v, want the packaged P-256 key, HSM-protected", kv.Spec.Protection, kv.Spec.Curve, kv.Public)
+	}
+	wantProv := vault.Provenance{Method: vault.ProvenanceBYOK, Generator: "keywarden test", KEK: tr.KEKID, Imported: t0}
+	if kv.Provenance == nil || *kv.Provenance != wantProv {
+		t.Errorf("ImportKey(transfer).Provenance = %+v, want %+v", kv.Provenance, wantProv)
+	}
+	got, err := svc.GetKey(ctx, t0, vault.Ref{Vault: "dev", Name: "byok-ec"})
+	if err != nil || got.Provenance == nil || *got.Provenance != wantProv {
+		t.Errorf("GetKey().Provenance = %+v, %v, want %+v", got.Provenance, err, wantProv)
+	}
+	_, sig, err := svc.Sign(ctx, t0, vault.Ref{Vault: "dev", Name: "byok-ec"}, keys.ES256, digest("byok"))
+	if err != nil {
+		t.Fatalf("Sign() = %v", err)
+	}
+	if ok, err := keys.VerifyPublic(want, keys.ES256, digest("byok"), sig); !ok || err != nil {
+		t.Errorf("VerifyPublic(original key, signature) = %v, %v, want true", ok, err)
+	}
+
+	// A plain import records its method too.
+	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	plain, err := svc.ImportKey(ctx, t0, "dev", "plain", vault.ImportParams{Spec: keys.Spec{Type: keys.RSA}, Private: rsaKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := plain.Provenance; p == nil || p.Method != vault.ProvenanceImport || p.KEK != "" || !p.Imported.Equal(t0) {
+		t.Errorf("ImportKey(JWK).Provenance = %+v, want method import at %v", p, t0)
+	}
+	if kek.Provenance != nil {
+		t.Errorf("CreateKey().Provenance = %+v, want nil", kek.Provenance)
+	}
+	if hsm.destroyed != 0 {
+		t.Errorf("successful imports destroyed %d keys, want 0", hsm.destroyed)
+	}
+}
+
+func TestImportTransferRefusals(t *testing.T) {
+	ctx := context.Background()
+	svc, hsm := byokEnv(t)
+	hsmRSA := keys.Spec{Type: keys.RSA, Size: 2048, Protection: keys.HSM}
+	kek := newKEK(t, svc, "dev", "kek", hsmRSA)
+	otherKEK := newKEK(t, svc, "dev", "kek2", hsmRSA)
+	signing := newKEK(t, svc, "dev", "kek-sign", hsmRSA, vault.OpSign, vault.OpVerify)
+	soft := newKEK(t, svc, "dev", "kek-soft", keys.Spec{Type: keys.RSA, Size: 2048})
+	elsewhere := newKEK(t, svc, "other", "kek", hsmRSA)
+	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	p521, _ := ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
+	p256, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+
+	wrongKEK := transfer(t, "dev", kek, rsaKey)
+	wrongKEK.KEK.Name, wrongKEK.KEK.Version = otherKEK.Name, otherKEK.Version
+	tampered := transfer(t, "dev", kek, rsaKey)
+	tampered.Ciphertext[len(tampered.Ciphertext)-3] ^= 0x40
+	missing := transfer(t, "dev", kek, rsaKey)
+	missing.KEK.Name = "nokek"
+	tests := []struct {
+		name    string
+		vault   string
+		spec    keys.Spec
+		tr      *vault.Transfer
+		want    string
+		unwraps bool // the refusal comes after the unwrap, which is undone
+	}{
+		{"wrong KEK", "dev", keys.Spec{Type: keys.RSA}, wrongKEK, "not wrapped for this key-exchange key", false},
+		{"tampered", "dev", keys.Spec{Type: keys.RSA}, tampered, "integrity check", false},
+		{"KEK for signing", "dev", keys.Spec{Type: keys.RSA}, transfer(t, "dev", signing, rsaKey), `only the import operation`, false},
+		{"software KEK", "dev", keys.Spec{Type: keys.RSA}, transfer(t, "dev", soft, rsaKey), "HSM-protected RSA key", false},
+		{"KEK in another vault", "dev", keys.Spec{Type: keys.RSA}, transfer(t, "other", elsewhere, rsaKey), "is not in vault dev", false},
+		{"KEK not found", "dev", keys.Spec{Type: keys.RSA}, missing, "was not found", false},
+		{"RSA blob as EC", "dev", keys.Spec{Type: keys.EC}, transfer(t, "dev", kek, rsaKey), "is not an EC key", false},
+		{"standard vault", "std", keys.Spec{Type: keys.RSA}, transfer(t, "dev", kek, rsaKey), "premium", false},
+		{"curve refused by the key policy", "dev", keys.Spec{Type: keys.EC}, transfer(t, "dev", kek, p521), "allowedCurves", true},
+		{"crv differs from the blob's", "dev", keys.Spec{Type: keys.EC, Curve: keys.P384}, transfer(t, "dev", kek, p256), "crv P-384 was requested", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			imported, destroyed := hsm.imported, hsm.destroyed
+			kv, err := svc.ImportKey(ctx, t0, tt.vault, "byok", vault.ImportParams{Spec: tt.spec, Transfer: tt.tr})
+			if !errors.Is(err, vault.ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("ImportKey() = %+v, %v; want ErrInvalid saying %q", kv, err, tt.want)
+			}
+			if _, err := svc.GetKey(ctx, t0, vault.Ref{Vault: tt.vault, Name: "byok"}); !errors.Is(err, vault.ErrNotFound) {
+				t.Errorf("GetKey(byok) after the refusal = %v, want ErrNotFound", err)
+			}
+			if n := hsm.imported - imported; n != hsm.destroyed-destroyed || (n == 1) != tt.unwraps {
+				t.Errorf("unwrapped %d keys and destroyed %d, want %v unwrapped and all destroyed", n, hsm.destroyed-destroyed, tt.unwraps)
+			}
+		})
+	}
+}
