@@ -62,6 +62,7 @@ Without it, dev serves software keys only and refuses -HSM key types.`,
 	f.StringVar(&c.HSMDNSSuffix, "hsm-dns-suffix", c.HSMDNSSuffix, "parent domain of managed HSM hosts ({hsm}.{suffix})")
 	f.IntVar(&retention, "retention-days", 90, "soft-delete retention of the dev vault (7-90, fixed after creation)")
 	f.BoolVar(&purgeProtection, "purge-protection", false, "turn on purge protection for the dev vault (cannot be turned off)")
+	f.StringVar(&c.SealMode, "seal", "file", `where the root key lives: "file" (<data-dir>/root.key) or "hsm" (an AES key inside the dev SoftHSM2 token; a root.key found is moved into it)`)
 	f.StringVar(&module, "pkcs11-module", "", `PKCS#11 module of HSM keys, with a SoftHSM2 token dev creates in <data-dir>/softhsm (default: the installed SoftHSM2 module; "off": software keys only)`)
 	return cmd
 }

@@ -220,7 +220,7 @@ func lockMemory(log *slog.Logger) {
 
 // handler returns the HTTP handler of the keys API, the administration
 // API and the authority.
-func (e *engine) handler() (http.Handler, error) {
+func (e *engine) handler(background context.Context) (http.Handler, error) {
 	var proxies []netip.Prefix
 	for _, p := range e.cfg.TrustedProxies {
 		prefix, err := config.ParsePrefix(p)
@@ -255,6 +255,7 @@ func (e *engine) handler() (http.Handler, error) {
 		Principals: principalAdmin{e.issuer},
 		Roles:      e.rbac,
 		Snapshots:  e.store,
+		RootKeys:   rootKeyAdmin{r: e.rotator, background: background},
 		Audit:      auditor{l: e.audit, failed: e.obs.metrics.AuditWriteFailed},
 		Observers:  []func(api.RequestInfo){e.obs.observe},
 		AuditKeys:  &jwks,
@@ -287,12 +288,7 @@ func (e *engine) grantAdministrator(ctx context.Context, objectID string) error 
 // requests, writes the keys' last use and closes the store. ready, if not
 // nil, runs once listening.
 func (e *engine) serve(ctx context.Context, ln net.Listener, tlsCfg *tls.Config) error {
-	h, err := e.handler()
-	if err != nil {
-		return err
-	}
 	srv := &http.Server{
-		Handler:           h,
 		TLSConfig:         tlsCfg,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
@@ -316,6 +312,16 @@ func (e *engine) serve(ctx context.Context, ln net.Listener, tlsCfg *tls.Config)
 		}
 	}()
 	jobs, stopJobs := context.WithCancel(ctx)
+	defer stopJobs()
+	h, err := e.handler(jobs)
+	if err != nil {
+		stopUses()
+		<-usesDone
+		return err
+	}
+	srv.Handler = h
+	// A rotation interrupted by a crash or a stop finishes now.
+	e.rotator.Resume(jobs)
 	jobsDone := make(chan struct{})
 	go func() {
 		defer close(jobsDone)
@@ -341,6 +347,9 @@ func (e *engine) serve(ctx context.Context, ln net.Listener, tlsCfg *tls.Config)
 	stopJobs()
 	<-jobsDone
 	<-obsDone
+	// A rotation stopped half-way keeps its old keys and resumes at the
+	// next start; it must stop before the store closes.
+	e.rotator.Wait(context.Background())
 	if cerr := e.close(); cerr != nil && err == nil {
 		err = cerr
 	}

@@ -102,3 +102,16 @@ func (e *engine) resealers() []rootkey.Resealer {
 		rootkey.FileDataKeyResealer(filepath.Join(e.cfg.Audit.Dir, chainKeyFile), dataKeys),
 	}
 }
+
+// rootKeyAdmin adapts *rootkey.Rotator to api.RootKeys: a rotation runs
+// under the server's background context, not the request's.
+type rootKeyAdmin struct {
+	r          *rootkey.Rotator
+	background context.Context
+}
+
+func (a rootKeyAdmin) Status() rootkey.Status { return a.r.Status() }
+
+func (a rootKeyAdmin) Rotate(context.Context) (rootkey.Status, error) {
+	return a.r.Rotate(a.background)
+}

@@ -146,6 +146,7 @@ type admin struct {
 	principals Principals
 	roles      Roles
 	snapshots  Snapshots
+	rootKeys   RootKeys
 	authz      Authorizer
 	routes     []*adminRoute
 }
@@ -159,6 +160,7 @@ const (
 	depPrincipals
 	depRoles
 	depSnapshots
+	depRootKeys
 )
 
 // adminRoute is one administration route: method, path pattern (below the
@@ -182,13 +184,17 @@ type adminParams map[string]string
 // adminCreated marks a handler result answered 201 Created.
 type adminCreated struct{ v any }
 
+// adminAccepted marks a handler result answered 202 Accepted (work goes
+// on in the background).
+type adminAccepted struct{ v any }
+
 // secretHolder is a handler result that shows a secret once: it is sent
 // with Cache-Control: no-store and cleared after it is written.
 type secretHolder interface{ clearSecrets() }
 
 // newAdmin returns the administration API of s over d's collaborators.
 func (s *Server) newAdmin(d Deps) *admin {
-	a := &admin{vaults: d.VaultAdmin, principals: d.Principals, roles: d.Roles, snapshots: d.Snapshots, authz: d.Authorizer}
+	a := &admin{vaults: d.VaultAdmin, principals: d.Principals, roles: d.Roles, snapshots: d.Snapshots, rootKeys: d.RootKeys, authz: d.Authorizer}
 	a.routes = s.adminRouteTable()
 	for _, r := range a.routes {
 		r.segs = strings.Split(strings.TrimPrefix(r.pattern, "/"), "/")
@@ -227,6 +233,9 @@ func (s *Server) adminRouteTable() []*adminRoute {
 		{method: http.MethodDelete, pattern: p + "/roleAssignments/{id}", action: rbac.ActionRoleAssignmentsWrite, dep: depRoles, handle: s.adminUnassign},
 
 		{method: http.MethodGet, pattern: p + "/snapshot", action: rbac.ActionSnapshot, dep: depSnapshots, handle: s.adminSnapshot, timeout: snapshotTimeout},
+
+		{method: http.MethodGet, pattern: p + "/rootKey", action: rbac.ActionRootKeyRead, dep: depRootKeys, handle: s.adminRootKey},
+		{method: http.MethodPost, pattern: p + "/rootKey/rotate", action: rbac.ActionRootKeyRotate, dep: depRootKeys, handle: s.adminRotateRootKey},
 	}
 }
 
@@ -300,6 +309,8 @@ func (s *Server) serveAdmin(rq *request, segs []string) {
 		rq.w.WriteHeader(http.StatusOK)
 	case adminCreated:
 		s.writeJSON(rq, http.StatusCreated, v.v)
+	case adminAccepted:
+		s.writeJSON(rq, http.StatusAccepted, v.v)
 	default:
 		s.writeJSON(rq, http.StatusOK, out)
 	}
@@ -318,6 +329,8 @@ func (a *admin) configured(rt *adminRoute) error {
 		missing = a.roles == nil
 	case depSnapshots:
 		missing = a.snapshots == nil
+	case depRootKeys:
+		missing = a.rootKeys == nil
 	}
 	if missing || rt.action != "" && a.authz == nil {
 		return notSupported("This part of the administration API is not configured on this server.")

@@ -440,7 +440,7 @@ func newAdminEnvWith(t testing.TB, opt func(*Config, *Deps)) *adminEnv {
 		authz: &adminFakeAuthz{grants: map[string][]string{
 			adminSubject: {rbac.ActionVaultsRead, rbac.ActionVaultsWrite, rbac.ActionPrincipalsRead, rbac.ActionPrincipalsWrite,
 				rbac.ActionRoleDefinitionsRead, rbac.ActionRoleDefinitionsWrite, rbac.ActionRoleAssignmentsRead, rbac.ActionRoleAssignmentsWrite,
-				rbac.ActionSnapshot},
+				rbac.ActionSnapshot, rbac.ActionRootKeyRead, rbac.ActionRootKeyRotate},
 			readerSubject: {rbac.ActionVaultsRead, rbac.ActionPrincipalsRead, rbac.ActionRoleDefinitionsRead, rbac.ActionRoleAssignmentsRead},
 		}},
 		logs: &bytes.Buffer{},

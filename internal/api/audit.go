@@ -297,6 +297,11 @@ func adminOperation(method, pattern string) string {
 		return "AdminOpenAPIGet"
 	case "snapshot":
 		return "StoreSnapshotGet"
+	case "rootKey":
+		if len(segs) == 2 {
+			return "RootKeyRotate"
+		}
+		return "RootKeyGet"
 	default:
 		noun = "Admin" + strings.ToUpper(segs[0][:1]) + segs[0][1:]
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/keywarden/keywarden/internal/auth"
 	"github.com/keywarden/keywarden/internal/keys"
 	"github.com/keywarden/keywarden/internal/rbac"
+	"github.com/keywarden/keywarden/internal/rootkey"
 	"github.com/keywarden/keywarden/internal/vault"
 )
 
@@ -103,6 +104,8 @@ func errorStatus(err error) (status int, code, inner, msg string, internal bool)
 		return http.StatusBadRequest, "BadParameter", "", rbacMessage(err), false
 	case errors.Is(err, rbac.ErrConflict):
 		return http.StatusConflict, "Conflict", "", rbacMessage(err), false
+	case errors.Is(err, rootkey.ErrRotating):
+		return http.StatusConflict, "Conflict", "", "A root key rotation is already running; wait until GET /admin/v1/rootKey shows state idle.", false
 	case errors.Is(err, auth.ErrPrincipalNotFound):
 		return http.StatusNotFound, "NotFound", "", "The principal was not found.", false
 	case errors.Is(err, auth.ErrCredentialNotFound):

@@ -192,6 +192,8 @@ type Deps struct {
 	Roles      Roles
 	// Snapshots backs GET /admin/v1/snapshot; nil: it answers 501.
 	Snapshots Snapshots
+	// RootKeys backs /admin/v1/rootKey; nil: it answers 501.
+	RootKeys RootKeys
 	// Audit writes one record per request and gates every request on
 	// being able to (fail closed). Nil: no audit trail (tests only; cmd
 	// always sets it).

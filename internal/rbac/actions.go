@@ -113,7 +113,7 @@ func KeywardenDataActions() []string {
 		ActionVaultsRead, ActionVaultsWrite, ActionPrincipalsRead, ActionPrincipalsWrite,
 		ActionRoleDefinitionsRead, ActionRoleDefinitionsWrite,
 		ActionRoleAssignmentsRead, ActionRoleAssignmentsWrite,
-		ActionSnapshot,
+		ActionSnapshot, ActionRootKeyRead, ActionRootKeyRotate,
 	}
 }
 

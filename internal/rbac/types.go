@@ -48,6 +48,11 @@ const (
 	// "/action", not "/read", so that a custom role granting
 	// "Keywarden/*/read" does not grant it.
 	ActionSnapshot = "Keywarden/snapshot/action"
+	// ActionRootKeyRead shows the root keyring (ids, mode, rotation
+	// progress; never key material).
+	ActionRootKeyRead = "Keywarden/rootKey/read"
+	// ActionRootKeyRotate starts a root key rotation.
+	ActionRootKeyRotate = "Keywarden/rootKey/rotate/action"
 )
 
 // Well-known role definition ids.
