@@ -96,13 +96,17 @@ stored in plaintext. It refuses a data directory that already has principals.`,
 				return err
 			}
 			defer clientSecret.Clear()
+			root := c.RootKeyFile + "  (back it up: without it nothing can be read)"
+			if c.SealMode == "hsm" {
+				root = e.ring.Active() + " inside the HSM token " + c.HSM.TokenLabel + "  (back up the token: without it nothing can be read)"
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), `Initialised %s
-  root key        %s  (back it up: without it nothing can be read)
+  root key        %s
   tenant id       %s
   client id       %s
   client secret   %s
 The client secret is shown once and is not stored; keep it now.
-`, c.DataDir, c.RootKeyFile, e.tenant, p.ClientID, clientSecret.Expose())
+`, c.DataDir, root, e.tenant, p.ClientID, clientSecret.Expose())
 			return nil
 		},
 	}
