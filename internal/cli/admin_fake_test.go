@@ -46,6 +46,10 @@ type fakeAdmin struct {
 	// log holds "METHOD /path?query body" of every authorised admin
 	// request.
 	log []string
+	// snapshot is the body of GET /admin/v1/snapshot; snapshotDigest, when
+	// set, replaces its Repr-Digest header.
+	snapshot       []byte
+	snapshotDigest *string
 }
 
 const (
@@ -137,6 +141,7 @@ func newFakeAdmin(t *testing.T) *fakeAdmin {
 	handle("/admin/v1/roleDefinitions/{id}", f.role)
 	handle("GET /admin/v1/roleAssignments", f.listAssignments)
 	handle("/admin/v1/roleAssignments/{id}", f.assignment)
+	handle("GET /admin/v1/snapshot", f.getSnapshot)
 
 	f.srv = httptest.NewTLSServer(mux)
 	t.Cleanup(f.srv.Close)
@@ -554,6 +559,24 @@ func (f *fakeAdmin) assignment(w http.ResponseWriter, r *http.Request, _ bool) {
 }
 
 // reset clears the request log and the token counters.
+// getSnapshot serves the snapshot to the administrator only.
+func (f *fakeAdmin) getSnapshot(w http.ResponseWriter, r *http.Request, _ bool) {
+	if r.Header.Get("Authorization") != "Bearer "+adminTok {
+		azErr(w, 403, "Forbidden", "Caller is not authorized to perform action on resource.")
+		return
+	}
+	sum := sha256.Sum256(f.snapshot)
+	digest := "sha-256=:" + base64.StdEncoding.EncodeToString(sum[:]) + ":"
+	if f.snapshotDigest != nil {
+		digest = *f.snapshotDigest
+	}
+	if digest != "" {
+		w.Header().Set("Repr-Digest", digest)
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Write(f.snapshot)
+}
+
 func (f *fakeAdmin) reset() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
