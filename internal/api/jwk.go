@@ -243,7 +243,8 @@ func leftPad(b []byte, n int) ([]byte, bool) {
 // privateKey converts an import JWK into the domain's import form: its spec
 // (type and protection; size and curve come from the key) and
 // *rsa.PrivateKey, *keys.ECPrivateKey or secret.Bytes. hsm is the request's
-// "Hsm" flag. The caller clears k's private members afterwards.
+// "Hsm" flag. The caller clears k's private members afterwards. A key with
+// a BYOK transfer blob (key_hsm) goes through transferIn instead.
 func (k *JSONWebKey) privateKey(hsm bool) (keys.Spec, any, error) {
 	typ, prot, err := parseKeyType(k.KTY)
 	if err != nil {
@@ -253,9 +254,6 @@ func (k *JSONWebKey) privateKey(hsm bool) (keys.Spec, any, error) {
 		prot = keys.HSM
 	}
 	spec := keys.Spec{Type: typ, Protection: prot}
-	if len(k.T) > 0 {
-		return spec, nil, notSupported("Importing a key from a BYOK transfer blob (key_hsm) is not supported yet: it needs HSM key import. Send the key's private JWK members instead.")
-	}
 	switch typ {
 	case keys.RSA:
 		if len(k.N) == 0 || len(k.E) == 0 || len(k.D) == 0 || len(k.P) == 0 || len(k.Q) == 0 {

@@ -178,7 +178,6 @@ func TestImportOctAndRefusals(t *testing.T) {
 		{"ec bad curve", `{"kty":"EC","crv":"P-192","x":"AQAB","y":"AQAB","d":"AQ"}`, 400},
 		{"oct without k", `{"kty":"oct"}`, 400},
 		{"no kty", `{"k":"AQAB"}`, 400},
-		{"byok", `{"kty":"RSA-HSM","key_hsm":"eyJ9"}`, 501},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -30,6 +30,10 @@ type KeyAttributes struct {
 	// cryptographic operation, omitted when it never was. Azure SDKs ignore
 	// it as an unknown member.
 	LastUsed *UnixTime `json:"lastUsed,omitempty"`
+	// Provenance is a Keywarden extension (read-only, ignored in
+	// requests): how an imported version's material was brought in,
+	// omitted for generated keys.
+	Provenance *KeyProvenance `json:"provenance,omitempty"`
 }
 
 // KeyReleasePolicy is Azure's KeyReleasePolicy.
@@ -176,7 +180,17 @@ func (s *Server) importKey(ctx context.Context, rq *request) (any, error) {
 		return nil, badParameter("The property key is required.")
 	}
 	defer in.Key.clearPrivate()
-	spec, priv, err := in.Key.privateKey(in.HSM != nil && *in.HSM)
+	var (
+		spec     keys.Spec
+		priv     any
+		transfer *vault.Transfer
+		err      error
+	)
+	if len(in.Key.T) > 0 {
+		spec, transfer, err = s.transferIn(in.Key)
+	} else {
+		spec, priv, err = in.Key.privateKey(in.HSM != nil && *in.HSM)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -191,6 +205,7 @@ func (s *Server) importKey(ctx context.Context, rq *request) (any, error) {
 	kv, err := s.vaults.ImportKey(ctx, rq.now, rq.vault, rq.name, vault.ImportParams{
 		Spec:          spec,
 		Private:       priv,
+		Transfer:      transfer,
 		Ops:           operations(in.Key.KeyOps),
 		Attributes:    attrs,
 		Tags:          in.Tags,
@@ -366,6 +381,7 @@ func (rq *request) attributesOut(kv vault.KeyVersion) *KeyAttributes {
 		RecoverableDays: &days,
 		RecoveryLevel:   kv.RecoveryLevel,
 		LastUsed:        unixTime(kv.LastUsed),
+		Provenance:      provenanceOut(kv.Provenance),
 	}
 	if rq.apiVersion >= v7_3 || kv.Exportable {
 		exp := kv.Exportable

@@ -1,0 +1,95 @@
+package api
+
+import (
+	"errors"
+	"net/url"
+	"strings"
+
+	"github.com/keywarden/keywarden/internal/byok"
+	"github.com/keywarden/keywarden/internal/keys"
+	"github.com/keywarden/keywarden/internal/vault"
+)
+
+// KeyProvenance is a Keywarden extension of KeyAttributes (read-only,
+// ignored in requests): how an imported version's material reached the
+// vault. Azure SDKs ignore it as an unknown member.
+type KeyProvenance struct {
+	// Method is "import" (a plaintext JWK) or "byok" (a transfer blob
+	// unwrapped inside the HSM).
+	Method string `json:"method"`
+	// Generator is the tool that made the BYOK transfer blob.
+	Generator string `json:"generator,omitempty"`
+	// KEK is the key id of the key-exchange key the blob was wrapped for.
+	KEK string `json:"kek,omitempty"`
+	// Imported is when the material was imported.
+	Imported *UnixTime `json:"imported,omitempty"`
+}
+
+// provenanceOut converts a version's provenance; nil for generated keys.
+func provenanceOut(p *vault.Provenance) *KeyProvenance {
+	if p == nil {
+		return nil
+	}
+	return &KeyProvenance{Method: p.Method, Generator: p.Generator, KEK: p.KEK, Imported: unixTimeOf(p.Imported)}
+}
+
+// transferIn converts an import JWK that carries a BYOK transfer blob
+// (key_hsm, the .byok file's bytes, as az keyvault key import --byok-file
+// sends it with kty RSA-HSM, EC-HSM or oct-HSM) into the key's spec (HSM
+// protection whatever the kty's suffix; the curve of crv, if given) and the
+// parsed transfer, whose kid is resolved to a key reference as this
+// server's origins name vaults.
+func (s *Server) transferIn(k *JSONWebKey) (keys.Spec, *vault.Transfer, error) {
+	typ, _, err := parseKeyType(k.KTY)
+	if err != nil {
+		return keys.Spec{}, nil, err
+	}
+	spec := keys.Spec{Type: typ, Protection: keys.HSM}
+	if k.Crv != "" {
+		if typ != keys.EC || curveSize(keys.Curve(k.Crv)) == 0 {
+			return spec, nil, badParameter("Invalid crv value: %s", truncate(k.Crv, 16))
+		}
+		spec.Curve = keys.Curve(k.Crv)
+	}
+	for _, b := range [][]byte{k.D, k.DP, k.DQ, k.QI, k.P, k.Q, k.K} {
+		if len(b) > 0 {
+			return spec, nil, badParameter("A key imported from a BYOK transfer blob (key_hsm) must carry no private JWK members.")
+		}
+	}
+	b, err := byok.Parse(k.T)
+	if err != nil {
+		var fe *byok.FormatError
+		if errors.As(err, &fe) {
+			return spec, nil, badParameter("%s", fe.Msg)
+		}
+		return spec, nil, err
+	}
+	ref, ok := s.keyRef(b.KID)
+	if !ok {
+		return spec, nil, badParameter("The BYOK transfer blob's kid %s is not a key identifier of this server (https://{vault host}/keys/{name}/{version}).", truncate(b.KID, 200))
+	}
+	return spec, &vault.Transfer{KEK: ref, KEKID: b.KID, Generator: b.Generator, Ciphertext: b.Ciphertext}, nil
+}
+
+// keyRef resolves a key identifier, https://{host}/keys/{name}[/{version}],
+// to the key it names on this server: the vault its host names, or the
+// default vault for a bare origin.
+func (s *Server) keyRef(kid string) (vault.Ref, bool) {
+	u, err := url.Parse(kid)
+	if err != nil || !strings.EqualFold(u.Scheme, "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return vault.Ref{}, false
+	}
+	segs := strings.Split(strings.TrimPrefix(u.Path, "/"), "/")
+	if len(segs) < 2 || len(segs) > 3 || segs[0] != "keys" || segs[1] == "" {
+		return vault.Ref{}, false
+	}
+	name, _, named := s.vaultOfHost(u.Host)
+	if !named {
+		name = s.cfg.DefaultVault
+	}
+	ref := vault.Ref{Vault: name, Name: segs[1]}
+	if len(segs) == 3 {
+		ref.Version = segs[2]
+	}
+	return ref, true
+}

@@ -1,0 +1,100 @@
+package api
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keywarden/keywarden/internal/byok"
+	"github.com/keywarden/keywarden/internal/keys"
+	"github.com/keywarden/keywarden/internal/vault"
+)
+
+func TestTransferIn(t *testing.T) {
+	s, _ := newTestServer(t)
+	kek, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target, _ := rsa.GenerateKey(rand.Reader, 2048)
+	blob := func(kid string) string {
+		b, err := byok.Package(rand.Reader, &kek.PublicKey, target, kid, "gen 1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return base64.RawURLEncoding.EncodeToString(b)
+	}
+	const ver = "0123456789abcdef0123456789abcdef"
+	ok := []struct {
+		name, jwk string
+		spec      keys.Spec
+		ref       vault.Ref
+	}{
+		{"named vault", `{"kty":"RSA-HSM","key_hsm":"` + blob("https://dev.localhost:8443/keys/kek/"+ver) + `"}`,
+			keys.Spec{Type: keys.RSA, Protection: keys.HSM}, vault.Ref{Vault: "dev", Name: "kek", Version: ver}},
+		{"other vault", `{"kty":"RSA-HSM","key_hsm":"` + blob("https://other.localhost/keys/kek/"+ver) + `"}`,
+			keys.Spec{Type: keys.RSA, Protection: keys.HSM}, vault.Ref{Vault: "other", Name: "kek", Version: ver}},
+		{"bare origin, no version", `{"kty":"EC-HSM","crv":"P-256","key_hsm":"` + blob("https://127.0.0.1:8443/keys/kek") + `"}`,
+			keys.Spec{Type: keys.EC, Curve: keys.P256, Protection: keys.HSM}, vault.Ref{Vault: "dev", Name: "kek"}},
+		{"kty without -HSM", `{"kty":"RSA","key_hsm":"` + blob("https://dev.localhost/keys/kek/"+ver) + `"}`,
+			keys.Spec{Type: keys.RSA, Protection: keys.HSM}, vault.Ref{Vault: "dev", Name: "kek", Version: ver}},
+	}
+	for _, tt := range ok {
+		t.Run(tt.name, func(t *testing.T) {
+			var k JSONWebKey
+			if err := json.Unmarshal([]byte(tt.jwk), &k); err != nil {
+				t.Fatal(err)
+			}
+			spec, tr, err := s.transferIn(&k)
+			if err != nil {
+				t.Fatalf("transferIn() = %v", err)
+			}
+			if spec != tt.spec || tr.KEK != tt.ref || tr.Generator != "gen 1" || len(tr.Ciphertext) <= 256 {
+				t.Errorf("transferIn() = %+v, %+v; want %+v, %+v", spec, tr.KEK, tt.spec, tt.ref)
+			}
+		})
+	}
+	bad := []struct{ name, jwk, want string }{
+		{"not a blob", `{"kty":"RSA-HSM","key_hsm":"eyJ9"}`, "not a .byok JSON object"},
+		{"kid not a key id", `{"kty":"RSA-HSM","key_hsm":"` + blob("https://dev.localhost/secrets/kek") + `"}`, "is not a key identifier"},
+		{"kid over http", `{"kty":"RSA-HSM","key_hsm":"` + blob("http://dev.localhost/keys/kek") + `"}`, "is not a key identifier"},
+		{"private members too", `{"kty":"RSA-HSM","d":"AQAB","key_hsm":"` + blob("https://dev.localhost/keys/kek") + `"}`, "no private JWK members"},
+		{"crv on RSA", `{"kty":"RSA-HSM","crv":"P-256","key_hsm":"` + blob("https://dev.localhost/keys/kek") + `"}`, "Invalid crv"},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			var k JSONWebKey
+			if err := json.Unmarshal([]byte(tt.jwk), &k); err != nil {
+				t.Fatal(err)
+			}
+			_, _, err := s.transferIn(&k)
+			var he *httpError
+			if !errors.As(err, &he) || he.status != http.StatusBadRequest || !strings.Contains(he.msg, tt.want) {
+				t.Errorf("transferIn() = %v, want a 400 saying %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestProvenanceAttribute checks that an imported version's provenance is
+// sent as the attribute provenance (a Keywarden extension) and that a
+// generated one has none.
+func TestProvenanceAttribute(t *testing.T) {
+	s, f := newTestServer(t)
+	w := do(s, "GET", namedHost, "/keys/k1?api-version=7.5", namedToken, "")
+	if strings.Contains(w.Body.String(), "provenance") {
+		t.Errorf("GET of a generated key = %s, want no provenance", w.Body)
+	}
+	f.kv.Provenance = &vault.Provenance{Method: "byok", Generator: "gen", KEK: "https://dev.localhost/keys/kek/1", Imported: time.Unix(1700000000, 0)}
+	w = do(s, "GET", namedHost, "/keys/k1?api-version=7.5", namedToken, "")
+	want := `"provenance":{"method":"byok","generator":"gen","kek":"https://dev.localhost/keys/kek/1","imported":1700000000}`
+	if w.Code != 200 || !strings.Contains(w.Body.String(), want) {
+		t.Errorf("GET = %d %s, want it to hold %s", w.Code, w.Body, want)
+	}
+}
