@@ -219,8 +219,10 @@ type Server struct {
 	authz  Authorizer
 	// roles backs the Managed HSM RBAC API; nil: that API answers 501.
 	roles Roles
-	// vaultLimits and principalLimits throttle requests; nil when disabled.
-	vaultLimits, principalLimits *limiters
+	// addressLimits (per vault and client address, before
+	// authentication), vaultLimits and principalLimits (after it)
+	// throttle requests; nil when disabled.
+	addressLimits, vaultLimits, principalLimits *limiters
 	// admin serves the administration API.
 	admin *admin
 	// auditor, observers and auditKeySet are Deps.Audit, Deps.Observers
@@ -280,7 +282,7 @@ func New(cfg Config, d Deps) *Server {
 		observers:   d.Observers,
 		auditKeySet: d.AuditKeys,
 	}
-	s.vaultLimits, s.principalLimits = cfg.Throttle.limiters()
+	s.addressLimits, s.vaultLimits, s.principalLimits = cfg.Throttle.limiters()
 	s.routes = s.routeTable()
 	s.admin = s.newAdmin(d)
 	return s
@@ -288,7 +290,8 @@ func New(cfg Config, d Deps) *Server {
 
 // ServeHTTP handles one request: request id, body limit, then either the
 // authority endpoints and /healthz, or a vault route (vault resolution,
-// network rules, vault throttle, authentication, principal throttle,
+// network rules, client address throttle, authentication, vault and
+// principal throttles,
 // route, authorization, api-version, one domain call). The response is
 // held until the request's audit record is written (audit.go).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -397,7 +400,8 @@ func (s *Server) serveVault(rq *request, segs []string) {
 	if !s.checkNetwork(rq, v.Network) {
 		return
 	}
-	if !s.throttle(rq, s.vaultLimits, "vault", name) {
+	addr, _ := s.clientAddr(rq.r)
+	if !s.throttle(rq, s.addressLimits, "client address", name+"|"+addr.String()) {
 		return
 	}
 
@@ -408,6 +412,9 @@ func (s *Server) serveVault(rq *request, segs []string) {
 		resource = "https://" + parentHost(rq.r.Host)
 	}
 	if !s.authenticate(rq, resource) {
+		return
+	}
+	if !s.throttle(rq, s.vaultLimits, "vault", name) {
 		return
 	}
 	if !s.throttle(rq, s.principalLimits, "principal", rq.caller.Issuer+"|"+rq.caller.Subject) {

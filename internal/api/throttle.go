@@ -25,9 +25,12 @@ const (
 const maxLimiters = 100_000
 
 // Throttle is the request rate limiting configuration: a token bucket per
-// vault, checked before authentication, and one per principal, checked
-// after it. Zero fields take the defaults (DefaultVaultRPS and so on); a
-// negative rate disables that limit.
+// vault and client address, checked before authentication (so that a
+// flood of unauthenticated requests from one address is cut off without
+// spending the budget of the vault's real callers), then one per vault and
+// one per principal, checked after it. The vault's rate applies to both
+// vault buckets. Zero fields take the defaults (DefaultVaultRPS and so
+// on); a negative rate disables that limit.
 type Throttle struct {
 	// VaultRPS and VaultBurst are each vault's sustained requests per
 	// second and burst size.
@@ -40,8 +43,9 @@ type Throttle struct {
 }
 
 // limiters returns the bucket sets of t, nil for a disabled limit.
-func (t Throttle) limiters() (vaults, principals *limiters) {
+func (t Throttle) limiters() (addresses, vaults, principals *limiters) {
 	return newLimiters(t.VaultRPS, t.VaultBurst, DefaultVaultRPS, DefaultVaultBurst),
+		newLimiters(t.VaultRPS, t.VaultBurst, DefaultVaultRPS, DefaultVaultBurst),
 		newLimiters(t.PrincipalRPS, t.PrincipalBurst, DefaultPrincipalRPS, DefaultPrincipalBurst)
 }
 

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -104,7 +105,7 @@ func TestThrottle(t *testing.T) {
 		requests []string // tokens; "-" sends none
 		want     []int
 	}{
-		{"vault limit counts unauthenticated requests", Throttle{VaultRPS: 1, VaultBurst: 2, PrincipalRPS: -1},
+		{"one address's unauthenticated requests spend its own bucket", Throttle{VaultRPS: 1, VaultBurst: 2, PrincipalRPS: -1},
 			[]string{"-", namedToken, namedToken}, []int{401, 200, 429}},
 		{"principal limit", Throttle{VaultRPS: -1, PrincipalRPS: 1, PrincipalBurst: 1},
 			[]string{"-", namedToken, namedToken + "|oid-2", namedToken}, []int{401, 200, 200, 429}},
@@ -133,6 +134,36 @@ func TestThrottle(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestThrottleUnauthenticatedFlood checks that a flood of unauthenticated
+// requests from one address is throttled without spending the vault's
+// budget: an authenticated caller at another address is still served, and
+// the vault limit still bounds authenticated callers of every address.
+func TestThrottleUnauthenticatedFlood(t *testing.T) {
+	s, _ := newServerWith(t, func(c *Config, _ *Deps) { c.Throttle = Throttle{VaultRPS: 1, VaultBurst: 3, PrincipalRPS: -1} })
+	from := func(addr string) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			r.RemoteAddr = addr
+			s.ServeHTTP(w, r)
+		})
+	}
+	attacker, caller, other := from("198.51.100.7:4000"), from("192.0.2.10:5000"), from("192.0.2.11:5000")
+	var codes []int
+	for i := 0; i < 6; i++ {
+		codes = append(codes, do(attacker, "GET", namedHost, "/keys/k1?api-version=7.5", "", "").Code)
+	}
+	if want := []int{401, 401, 401, 429, 429, 429}; !slices.Equal(codes, want) {
+		t.Fatalf("flood from one address = %v, want %v", codes, want)
+	}
+	codes = nil
+	for _, h := range []http.Handler{caller, other, caller, other} {
+		codes = append(codes, do(h, "GET", namedHost, "/keys/k1?api-version=7.5", namedToken, "").Code)
+	}
+	// The vault's burst of 3 is spent by authenticated requests only.
+	if want := []int{200, 200, 200, 429}; !slices.Equal(codes, want) {
+		t.Fatalf("authenticated callers after the flood = %v, want %v", codes, want)
 	}
 }
 
