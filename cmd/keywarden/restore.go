@@ -113,13 +113,10 @@ func runRestore(ctx context.Context, o restoreOptions, now time.Time, out io.Wri
 			return fmt.Errorf("keeping the current store: %w; nothing was installed", err)
 		}
 	}
-	if err := os.Rename(tmp, dest); err != nil {
+	if err := embedded.Install(tmp, dest); err != nil {
 		return fmt.Errorf("installing the snapshot: %w", err)
 	}
 	installed = true
-	if err := syncDir(o.dataDir); err != nil {
-		return err
-	}
 	fmt.Fprintf(out, "Restored %s (%d bytes, SHA-256 %s) as %s\n", o.snapshot, size, hex.EncodeToString(sum), dest)
 	fmt.Fprintf(out, "  vaults %d, keys %d, key versions %d, principals %d: every sealed key version opens with %s\n",
 		inv.Vaults, inv.Keys, inv.Versions, inv.Principals, o.rootKeyFile)
@@ -227,17 +224,4 @@ func verifyTokenSigningKey(ctx context.Context, st store.Store, sealer seal.Seal
 		pt.Clear()
 		return nil
 	})
-}
-
-// syncDir fsyncs a directory so that a rename in it survives a crash.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", dir, err)
-	}
-	return nil
 }

@@ -27,26 +27,14 @@ func (s *Service) ResealMaterial(ctx context.Context, stale func(sealed []byte) 
 		if err != nil {
 			return err
 		}
-		for _, v := range vaults {
-			for _, deleted := range []bool{false, true} {
-				ks, err := tx.Keys(v.Name, deleted, store.Page{})
-				if err != nil {
-					return err
-				}
-				for _, k := range ks {
-					vs, err := tx.Versions(v.Name, k.Name, store.Page{})
-					if err != nil {
-						return err
-					}
-					for _, ver := range vs {
-						if len(ver.SealedPrivate) > 0 && stale(ver.SealedPrivate) {
-							todo = append(todo, versionRef{v.Name, k.Name, ver.ID})
-						}
-					}
+		return eachKey(tx, vaults, func(k store.Key, vs []store.Version) error {
+			for _, ver := range vs {
+				if len(ver.SealedPrivate) > 0 && stale(ver.SealedPrivate) {
+					todo = append(todo, versionRef{k.Vault, k.Name, ver.ID})
 				}
 			}
-		}
-		return nil
+			return nil
+		})
 	})
 	if err != nil {
 		return 0, err

@@ -53,41 +53,44 @@ func VerifySealed(ctx context.Context, st store.Store, material Sealer) (Invento
 			return err
 		}
 		inv.Vaults, inv.Principals = len(vaults), len(principals)
-		for _, v := range vaults {
-			for _, deleted := range []bool{false, true} {
-				ks, err := tx.Keys(v.Name, deleted, store.Page{})
-				if err != nil {
+		return eachKey(tx, vaults, func(_ store.Key, vs []store.Version) error {
+			inv.Keys++
+			for _, rec := range vs {
+				if err := ctx.Err(); err != nil {
 					return err
 				}
-				for _, k := range ks {
-					inv.Keys++
-					if err := verifyKey(ctx, tx, material, k, &inv); err != nil {
-						return err
-					}
+				priv, err := material.Open(rec.SealedPrivate, materialAAD(rec.Vault, rec.Name, rec.ID))
+				if err != nil {
+					return &UnsealError{Vault: rec.Vault, Key: rec.Name, Version: rec.ID, Err: err}
 				}
+				priv.Clear()
+				inv.Versions++
 			}
-		}
-		return nil
+			return nil
+		})
 	})
 	return inv, err
 }
 
-// verifyKey opens the sealed material of every version of k.
-func verifyKey(ctx context.Context, tx store.Tx, material Sealer, k store.Key, inv *Inventory) error {
-	vs, err := tx.Versions(k.Vault, k.Name, store.Page{})
-	if err != nil {
-		return err
-	}
-	for _, rec := range vs {
-		if err := ctx.Err(); err != nil {
-			return err
+// eachKey calls fn with every key of vaults, active and soft-deleted, and
+// its versions, read in tx; it stops at fn's first error.
+func eachKey(tx store.Tx, vaults []store.Vault, fn func(k store.Key, versions []store.Version) error) error {
+	for _, v := range vaults {
+		for _, deleted := range []bool{false, true} {
+			ks, err := tx.Keys(v.Name, deleted, store.Page{})
+			if err != nil {
+				return err
+			}
+			for _, k := range ks {
+				vs, err := tx.Versions(v.Name, k.Name, store.Page{})
+				if err != nil {
+					return err
+				}
+				if err := fn(k, vs); err != nil {
+					return err
+				}
+			}
 		}
-		priv, err := material.Open(rec.SealedPrivate, materialAAD(rec.Vault, rec.Name, rec.ID))
-		if err != nil {
-			return &UnsealError{Vault: rec.Vault, Key: rec.Name, Version: rec.ID, Err: err}
-		}
-		priv.Clear()
-		inv.Versions++
 	}
 	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 
 	"github.com/keywarden/keywarden/internal/store"
 	bolt "go.etcd.io/bbolt"
@@ -76,4 +78,23 @@ func CheckSnapshot(path string) error {
 	default:
 		return fmt.Errorf("%w: %v", ErrNotStore, err)
 	}
+}
+
+// Install moves the store file at src into place as dst, replacing any
+// file there, atomically and durably: a rename within one directory, then
+// an fsync of that directory. src must be a complete, fsynced store file
+// in dst's directory, closed (restore checks it with CheckSnapshot and a
+// ReadOnly Open first).
+func Install(src, dst string) error {
+	dir := filepath.Dir(dst)
+	if filepath.Dir(src) != dir {
+		return fmt.Errorf("embedded: install %s: not in the directory of %s", src, dst)
+	}
+	if err := os.Rename(src, dst); err != nil {
+		return fmt.Errorf("embedded: install: %w", err)
+	}
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("embedded: install: %w", err)
+	}
+	return nil
 }

@@ -323,3 +323,24 @@ func TestOpenReadOnly(t *testing.T) {
 		t.Error("Open(missing file, ReadOnly) = nil, want an error")
 	}
 }
+
+func TestInstall(t *testing.T) {
+	dir := t.TempDir()
+	src, dst := filepath.Join(dir, ".new.tmp"), filepath.Join(dir, "keywarden.db")
+	os.WriteFile(src, []byte("new"), 0o600)
+	os.WriteFile(dst, []byte("old"), 0o600)
+	if err := Install(src, dst); err != nil {
+		t.Fatalf("Install() = %v", err)
+	}
+	if got, _ := os.ReadFile(dst); string(got) != "new" {
+		t.Errorf("after Install, %s holds %q, want new", dst, got)
+	}
+	if _, err := os.Stat(src); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("after Install, %s still exists", src)
+	}
+	other := filepath.Join(t.TempDir(), "x")
+	os.WriteFile(other, nil, 0o600)
+	if err := Install(other, dst); err == nil {
+		t.Error("Install(from another directory) = nil, want an error")
+	}
+}
