@@ -115,11 +115,11 @@ func (e Env) withDefaults() Env {
 	return e
 }
 
-// AddCommands adds the key, principal, role, vault, bench, backup and
-// rootkey commands to root.
+// AddCommands adds the key, principal, role, vault, bench, backup, rootkey
+// and byok commands to root.
 func AddCommands(root *cobra.Command, env Env) {
 	root.AddCommand(NewKeyCommand(env), NewPrincipalCommand(env), NewRoleCommand(env), NewVaultCommand(env),
-		NewBenchCommand(env), NewBackupCommand(env), NewRootKeyCommand(env))
+		NewBenchCommand(env), NewBackupCommand(env), NewRootKeyCommand(env), NewBYOKCommand(env))
 }
 
 // Execute runs one command line (args without the program name, such as

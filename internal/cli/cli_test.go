@@ -171,7 +171,8 @@ func newFakeVault(t *testing.T) *fakeVault {
 		case r.Method == http.MethodGet:
 			writeJSON(w, 200, map[string]any{
 				"key":        map[string]any{"kid": kid, "kty": "EC", "crv": "P-256", "x": rfcX, "y": rfcY, "key_ops": []string{"sign", "verify"}},
-				"attributes": map[string]any{"enabled": true, "created": 1893456000, "updated": 1893456000, "recoveryLevel": "Recoverable+Purgeable", "lastUsed": 1893456060},
+				"attributes": map[string]any{"enabled": true, "created": 1893456000, "updated": 1893456000, "recoveryLevel": "Recoverable+Purgeable", "lastUsed": 1893456060,
+					"provenance": map[string]any{"method": "byok", "generator": "vendor tool 2.1", "kek": "https://dev.localhost/keys/kek/v1", "imported": 1893456000}},
 			})
 		case r.Method == http.MethodPost && parts[len(parts)-1] == "sign":
 			var body struct{ Alg, Value string }
@@ -235,12 +236,19 @@ func TestFakeServer(t *testing.T) {
 	if !strings.Contains(out, `"lastUsed": "2030-01-01T00:01:00Z"`) {
 		t.Errorf("key show -o json = %s, want lastUsed in RFC 3339", out)
 	}
+	wantProv := provenanceDoc{Method: "byok", Generator: "vendor tool 2.1", KEK: "https://dev.localhost/keys/kek/v1", Imported: ptrTime(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))}
+	if got.Provenance == nil || got.Provenance.Method != wantProv.Method || got.Provenance.Generator != wantProv.Generator || got.Provenance.KEK != wantProv.KEK || !got.Provenance.Imported.Equal(*wantProv.Imported) {
+		t.Errorf("key show provenance = %+v, want %+v", got.Provenance, wantProv)
+	}
 	out, _, err = run(t, nil, "key", "show", "app", "--env-file", envFile)
 	if err != nil {
 		t.Fatalf("key show error = %v", err)
 	}
 	if !strings.Contains(out, "LAST-USED") || !strings.Contains(out, "2030-01-01T00:01:00Z") {
 		t.Errorf("key show = %q, want a LAST-USED column with 2030-01-01T00:01:00Z", out)
+	}
+	if !strings.Contains(out, "IMPORTED-BY") || !strings.Contains(out, "vendor tool 2.1") || !strings.Contains(out, "https://dev.localhost/keys/kek/v1") {
+		t.Errorf("key show = %q, want the provenance block (IMPORTED-BY byok, generator, KEK)", out)
 	}
 
 	out, _, err = run(t, nil, "key", "sign", "app", "--alg", "es256", "--digest", encodeBase64URL(make([]byte, 32)), "--env-file", envFile)
@@ -266,3 +274,5 @@ func TestFakeServer(t *testing.T) {
 		t.Errorf("key show with a wrong secret error = %v, want invalid_client 401", err)
 	}
 }
+
+func ptrTime(t time.Time) *time.Time { return &t }

@@ -13,11 +13,21 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
 )
 
-// jwkFromPEM converts the first private key in PEM data (PKCS#8 "PRIVATE
-// KEY", PKCS#1 "RSA PRIVATE KEY" or SEC1 "EC PRIVATE KEY") to a private JWK.
-// Other blocks, such as "EC PARAMETERS", are skipped. Errors never include key
-// bytes.
+// jwkFromPEM converts the first private key in PEM data (see
+// privateKeyFromPEM) to a private JWK. Errors never include key bytes.
 func jwkFromPEM(data []byte) (*azkeys.JSONWebKey, error) {
+	key, err := privateKeyFromPEM(data)
+	if err != nil {
+		return nil, err
+	}
+	return jwkFromPrivateKey(key)
+}
+
+// privateKeyFromPEM parses the first private key in PEM data (PKCS#8
+// "PRIVATE KEY", PKCS#1 "RSA PRIVATE KEY" or SEC1 "EC PRIVATE KEY"). Other
+// blocks, such as "EC PARAMETERS", are skipped. Errors never include key
+// bytes.
+func privateKeyFromPEM(data []byte) (any, error) {
 	for rest := data; ; {
 		var block *pem.Block
 		block, rest = pem.Decode(rest)
@@ -44,7 +54,7 @@ func jwkFromPEM(data []byte) (*azkeys.JSONWebKey, error) {
 		if err != nil {
 			return nil, fmt.Errorf("parse %s: %w", block.Type, err)
 		}
-		return jwkFromPrivateKey(key)
+		return key, nil
 	}
 }
 

@@ -76,31 +76,60 @@ func (c *keyCmd) start(cmd *cobra.Command) (printer, *azkeys.Client, error) {
 	return printer{w: c.env.Stdout, format: format}, client, nil
 }
 
-// lastUsed returns the lastUsed attribute (integer Unix seconds, a
-// Keywarden extension of KeyAttributes) of a key bundle response, or nil
-// when the response has none, as from a server that does not record use.
-func lastUsed(resp *http.Response) *time.Time {
+// extensionAttrs are the Keywarden extensions of KeyAttributes, which
+// azkeys drops.
+type extensionAttrs struct {
+	LastUsed   json.Number `json:"lastUsed"`
+	Provenance *struct {
+		Method    string      `json:"method"`
+		Generator string      `json:"generator"`
+		KEK       string      `json:"kek"`
+		Imported  json.Number `json:"imported"`
+	} `json:"provenance"`
+}
+
+// extensions reads the Keywarden extensions of the attributes of a key
+// bundle response; the zero value when it has none.
+func extensions(resp *http.Response) extensionAttrs {
+	var doc struct {
+		Attributes extensionAttrs `json:"attributes"`
+	}
 	if resp == nil {
-		return nil
+		return doc.Attributes
 	}
 	body, err := runtime.Payload(resp)
-	if err != nil {
-		return nil
+	if err != nil || json.Unmarshal(body, &doc) != nil {
+		return extensionAttrs{}
 	}
-	var doc struct {
-		Attributes struct {
-			LastUsed json.Number `json:"lastUsed"`
-		} `json:"attributes"`
-	}
-	if json.Unmarshal(body, &doc) != nil || doc.Attributes.LastUsed == "" {
-		return nil
-	}
-	f, err := doc.Attributes.LastUsed.Float64()
-	if err != nil {
+	return doc.Attributes
+}
+
+// unixNumber converts integer (or fractional) Unix seconds; nil for none.
+func unixNumber(n json.Number) *time.Time {
+	f, err := n.Float64()
+	if n == "" || err != nil {
 		return nil
 	}
 	t := time.Unix(int64(f), 0).UTC()
 	return &t
+}
+
+// lastUsed returns the lastUsed attribute (integer Unix seconds, a
+// Keywarden extension of KeyAttributes) of a key bundle response, or nil
+// when the response has none, as from a server that does not record use.
+func lastUsed(resp *http.Response) *time.Time {
+	return unixNumber(extensions(resp).LastUsed)
+}
+
+// provenance returns the provenance attribute (a Keywarden extension of
+// KeyAttributes: how an imported version was brought in) of a key bundle
+// response, or nil for a generated key or a server that does not record it.
+func provenance(resp *http.Response) *provenanceDoc {
+	p := extensions(resp).Provenance
+	if p == nil {
+		return nil
+	}
+	return &provenanceDoc{Method: p.Method, Generator: p.Generator, KEK: p.KEK, Imported: unixNumber(p.Imported)}
 }
 
 // nameArg is the Args validator of commands taking one key name.
@@ -226,29 +255,45 @@ func (c *keyCmd) createCommand() *cobra.Command {
 
 func (c *keyCmd) importCommand() *cobra.Command {
 	var (
-		attrs   attrFlags
-		jwkFile string
-		pemFile string
-		hsm     bool
+		attrs    attrFlags
+		jwkFile  string
+		pemFile  string
+		byokFile string
+		kty      string
+		curve    string
+		hsm      bool
 	)
 	cmd := &cobra.Command{
 		Use:   "import NAME",
-		Short: "Import a private key from a JWK file or a PEM file",
+		Short: "Import a private key from a JWK file, a PEM file or a BYOK transfer blob",
 		Long: `Import a private key as a new key or key version.
 
 --jwk-file takes a private JSON Web Key; --pem-file takes an unencrypted
-PKCS#8, PKCS#1 (RSA) or SEC1 (EC) PEM private key, converted to a JWK.`,
+PKCS#8, PKCS#1 (RSA) or SEC1 (EC) PEM private key, converted to a JWK.
+--byok-file takes a .byok transfer blob (see keywarden byok package) wrapped
+for a key-exchange key of the vault; the key is unwrapped inside the HSM and
+imported as --kty RSA, EC or oct (HSM-protected).`,
 		Args: nameArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if (jwkFile == "") == (pemFile == "") {
-				return errors.New("give exactly one of --jwk-file and --pem-file")
+			given := 0
+			for _, f := range []string{jwkFile, pemFile, byokFile} {
+				if f != "" {
+					given++
+				}
+			}
+			if given != 1 {
+				return errors.New("give exactly one of --jwk-file, --pem-file and --byok-file")
 			}
 			a, ops, tags, err := attrs.parse(c.env.Now())
 			if err != nil {
 				return err
 			}
 			var key *azkeys.JSONWebKey
-			if jwkFile != "" {
+			if byokFile != "" {
+				if key, err = byokJWK(byokFile, kty, curve); err != nil {
+					return err
+				}
+			} else if jwkFile != "" {
 				data, err := os.ReadFile(jwkFile)
 				if err != nil {
 					return err
@@ -293,6 +338,9 @@ PKCS#8, PKCS#1 (RSA) or SEC1 (EC) PEM private key, converted to a JWK.`,
 	fs.StringVar(&jwkFile, "jwk-file", "", "file holding a private JWK (JSON)")
 	fs.StringVar(&pemFile, "pem-file", "", "file holding a PEM private key (PKCS#8, PKCS#1 or SEC1)")
 	fs.BoolVar(&hsm, "hsm", false, "import as an HSM-protected key")
+	fs.StringVar(&byokFile, "byok-file", "", "file holding a BYOK transfer blob (.byok)")
+	fs.StringVar(&kty, "kty", "RSA", "with --byok-file: the wrapped key's type, RSA, EC or oct")
+	fs.StringVar(&curve, "curve", "", "with --byok-file and --kty EC: the wrapped key's curve (default: the blob's)")
 	attrs.register(cmd)
 	return cmd
 }
@@ -350,15 +398,16 @@ func (c *keyCmd) showCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			// azkeys drops the lastUsed attribute (a Keywarden extension):
-			// read it from the raw body of the same response.
+			// azkeys drops the lastUsed and provenance attributes
+			// (Keywarden extensions): read them from the raw body of the
+			// same response.
 			var raw *http.Response
 			resp, err := client.GetKey(policy.WithCaptureResponse(cmd.Context(), &raw), args[0], version, nil)
 			if err != nil {
 				return apiError("show key "+args[0], err)
 			}
 			d := newKeyDoc(resp.KeyBundle)
-			d.LastUsed = lastUsed(raw)
+			d.LastUsed, d.Provenance = lastUsed(raw), provenance(raw)
 			return p.print(d, showTable(d))
 		},
 	}

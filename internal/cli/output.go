@@ -71,12 +71,23 @@ type keyDoc struct {
 	RecoveryLevel      string            `json:"recoveryLevel,omitempty"`
 	RecoverableDays    int32             `json:"recoverableDays,omitempty"`
 	LastUsed           *time.Time        `json:"lastUsed,omitempty"`
+	Provenance         *provenanceDoc    `json:"provenance,omitempty"`
 	Managed            bool              `json:"managed,omitempty"`
 	Tags               map[string]string `json:"tags,omitempty"`
 	PublicKey          *publicKeyDoc     `json:"publicKey,omitempty"`
 	RecoveryID         string            `json:"recoveryId,omitempty"`
 	DeletedDate        *time.Time        `json:"deletedDate,omitempty"`
 	ScheduledPurgeDate *time.Time        `json:"scheduledPurgeDate,omitempty"`
+}
+
+// provenanceDoc is how an imported key version was brought in: method
+// "import" (a plaintext key) or "byok" (a transfer blob unwrapped in the
+// HSM), with the blob's generator and key-exchange key.
+type provenanceDoc struct {
+	Method    string     `json:"method"`
+	Generator string     `json:"generator,omitempty"`
+	KEK       string     `json:"kek,omitempty"`
+	Imported  *time.Time `json:"imported,omitempty"`
 }
 
 // publicKeyDoc is the public part of a key as a JWK, base64url fields.
@@ -276,6 +287,12 @@ func showTable(d keyDoc) func(io.Writer) {
 		row(w, "NAME", "VERSION", "KTY", "SIZE", "ENABLED", "NOT-BEFORE", "EXPIRES", "CREATED", "LAST-USED", "OPS", "TAGS")
 		row(w, d.Name, cell(d.Version), cell(d.Kty), cellSize(d), fmt.Sprint(d.Enabled),
 			cellTime(d.NotBefore), cellTime(d.Expires), cellTime(d.Created), cellTime(d.LastUsed), cell(strings.Join(d.KeyOps, ",")), cellTags(d.Tags))
+		if p := d.Provenance; p != nil {
+			// A separate block: the blank line ends the columns above.
+			fmt.Fprintln(w)
+			row(w, "IMPORTED-BY", "IMPORTED", "GENERATOR", "KEK")
+			row(w, cell(p.Method), cellTime(p.Imported), cell(p.Generator), cell(p.KEK))
+		}
 	}
 }
 
