@@ -176,7 +176,7 @@ func (e *engine) tenantID(ctx context.Context) (string, error) {
 	}
 	var tenant string
 	err := e.store.Update(ctx, func(tx store.Tx) error {
-		b, err := tx.Blob("tenant-id")
+		b, err := tx.Blob(tenantBlob)
 		if err == nil {
 			tenant = string(b)
 			return nil
@@ -185,7 +185,7 @@ func (e *engine) tenantID(ctx context.Context) (string, error) {
 			return err
 		}
 		tenant = uuid.NewString()
-		return tx.PutBlob("tenant-id", []byte(tenant))
+		return tx.PutBlob(tenantBlob, []byte(tenant))
 	})
 	if err != nil {
 		return "", fmt.Errorf("tenant id: %w", err)

@@ -30,6 +30,8 @@ const (
 	// backupKeyBlob holds the data key that seals key backups handed to
 	// clients: it outlives root key rotations, so backups keep restoring.
 	backupKeyBlob = "backup-key"
+	// tenantBlob holds the tenant id, written at a store's first start.
+	tenantBlob = "tenant-id"
 	// devCredentialsBlob holds the dev principal's credentials.
 	devCredentialsBlob = "dev-credentials"
 	// chainKeyFile, in the audit directory, holds the data key of the
@@ -69,10 +71,26 @@ func openKeyring(ctx context.Context, cfg config.Config, hsm *pkcs11.Provider, c
 }
 
 // backupSealer returns the sealer of key backups: a data key kept sealed
-// under the root keyring (created, on a deployment from before data keys,
-// as what its root key derived for "backup", so its backups restore).
+// under the root keyring. On a store from before data keys (one that
+// already has a tenant id) it is created as what the root key derived for
+// "backup", so that older backups restore; on a new store it is random.
 func backupSealer(ctx context.Context, st store.Store, ring *seal.Keyring, src rootkey.Source) (seal.Sealer, error) {
-	k, err := rootkey.DataKey(ctx, st, ring.Derive(rootkey.DataKeySealerPurpose), backupKeyBlob, rootkey.LegacyDerived(src, "backup", rand.Reader))
+	initial := rootkey.Random(rand.Reader)
+	err := st.View(ctx, func(tx store.Tx) error {
+		_, err := tx.Blob(tenantBlob)
+		if err == nil {
+			initial = rootkey.LegacyDerived(src, "backup", rand.Reader)
+			return nil
+		}
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	k, err := rootkey.DataKey(ctx, st, ring.Derive(rootkey.DataKeySealerPurpose), backupKeyBlob, initial)
 	if err != nil {
 		return nil, err
 	}
@@ -81,11 +99,19 @@ func backupSealer(ctx context.Context, st store.Store, ring *seal.Keyring, src r
 }
 
 // chainKey returns the audit chain's data key, kept sealed in the audit
-// directory (created, for a log from before data keys, as what the root
-// key derived for the chain, so the chain continues).
+// directory. For a log from before data keys (log files but no chain.key)
+// it is created as what the root key derived for the chain, so that the
+// chain continues; for a new log it is random.
 func chainKey(dir string, ring *seal.Keyring, src rootkey.Source) (secret.Bytes, error) {
-	return rootkey.FileDataKey(filepath.Join(dir, chainKeyFile), ring.Derive(rootkey.DataKeySealerPurpose),
-		rootkey.LegacyDerived(src, auditChainPurpose, rand.Reader))
+	initial := rootkey.Random(rand.Reader)
+	files, err := audit.LogFiles(dir)
+	if err != nil {
+		return secret.Bytes{}, err
+	}
+	if len(files) > 0 {
+		initial = rootkey.LegacyDerived(src, auditChainPurpose, rand.Reader)
+	}
+	return rootkey.FileDataKey(filepath.Join(dir, chainKeyFile), ring.Derive(rootkey.DataKeySealerPurpose), initial)
 }
 
 // resealers are every sealed record of the deployment, for root key

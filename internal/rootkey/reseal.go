@@ -201,9 +201,9 @@ func FileDataKeyResealer(path string, sealer seal.Sealer) Resealer {
 }
 
 // LegacyDerived returns an initial function for DataKey that gives what
-// the key file's oldest key derives for purpose (seal.RootKey.DeriveKey),
-// so that a deployment from before data keys keeps its backups and audit
-// chain; for a keyring without file keys, 32 random bytes.
+// the key file's oldest key derives for purpose (seal.RootKey.DeriveKey):
+// for a deployment from before data keys, whose backups and audit chain
+// were keyed so. Without a key file (HSM mode) it falls back to Random.
 func LegacyDerived(src Source, purpose string, rand io.Reader) func() (secret.Bytes, error) {
 	return func() (secret.Bytes, error) {
 		var f *FileSource
@@ -220,6 +220,15 @@ func LegacyDerived(src Source, purpose string, rand io.Reader) func() (secret.By
 				return f.keys[0].DeriveKey(purpose, seal.KeySize), nil
 			}
 		}
+		return Random(rand)()
+	}
+}
+
+// Random returns an initial function for DataKey that gives 32 random
+// bytes from rand (nil means crypto/rand): for new deployments, whose data
+// keys owe nothing to the root key.
+func Random(rand io.Reader) func() (secret.Bytes, error) {
+	return func() (secret.Bytes, error) {
 		b := make([]byte, seal.KeySize)
 		if _, err := io.ReadFull(orRand(rand), b); err != nil {
 			return secret.Bytes{}, err

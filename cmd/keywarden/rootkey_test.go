@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/keywarden/keywarden/internal/audit"
+	"github.com/keywarden/keywarden/internal/rootkey"
+	"github.com/keywarden/keywarden/internal/seal"
+	"github.com/keywarden/keywarden/internal/store"
+	"github.com/keywarden/keywarden/internal/store/embedded"
+)
+
+// TestDataKeysOfExistingDeployments checks that a deployment from before
+// data keys keeps its key backups and audit chain (the data keys are what
+// its root key derived), and that a new deployment's data keys are random.
+func TestDataKeysOfExistingDeployments(t *testing.T) {
+	ctx := context.Background()
+	for _, existing := range []bool{true, false} {
+		dir := t.TempDir()
+		ring, src, _, err := rootkey.OpenFile(filepath.Join(dir, "root.key"), true, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, keys, err := seal.LoadKeyring(filepath.Join(dir, "root.key"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old := keys[0]
+		db, err := embedded.Open(filepath.Join(dir, "keywarden.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		auditDir := filepath.Join(dir, "audit")
+		os.MkdirAll(auditDir, 0o700)
+		oldBackup, _ := old.Derive("backup").Seal([]byte("backup made by an older build"), []byte("m"))
+		if existing {
+			db.Update(ctx, func(tx store.Tx) error { return tx.PutBlob(tenantBlob, []byte("contoso")) })
+			os.WriteFile(filepath.Join(auditDir, audit.FilePrefix+"20260101T000000Z"+audit.FileSuffix), []byte("{}\n"), 0o600)
+		}
+		b, err := backupSealer(ctx, db, ring, src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = b.Open(oldBackup, []byte("m"))
+		if existing && err != nil {
+			t.Errorf("an existing deployment's backup does not open with its backup data key: %v", err)
+		}
+		if !existing && err == nil {
+			t.Error("a new deployment's backup data key is the root key's derivation")
+		}
+		k, err := chainKey(auditDir, ring, src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		legacy := old.DeriveKey(auditChainPurpose, 32)
+		if got := k.Equal(legacy); got != existing {
+			t.Errorf("existing=%v: chain key equals the root key's derivation: %v", existing, got)
+		}
+		db.Close()
+	}
+}
