@@ -20,10 +20,8 @@ package byok
 
 import (
 	"bytes"
-	"crypto/aes"
 	"crypto/ecdsa"
 	"crypto/rsa"
-	"crypto/sha1"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -146,7 +144,8 @@ func (b Blob) Marshal() ([]byte, error) {
 // and returns the transfer blob naming generator. key is an
 // *rsa.PrivateKey, an *ecdsa.PrivateKey (P-256, P-384 or P-521) or the
 // bytes of an AES-128, -192 or -256 key. The ephemeral AES-256 key comes
-// from rand and is cleared after use, as is the PKCS#8 encoding of key.
+// from rand and is cleared after use, as is the PKCS#8 encoding of key
+// (see keywrap.RSAAESWrap).
 //
 // Errors mention neither key.
 func Package(rand io.Reader, kek *rsa.PublicKey, key any, kekID, generator string) ([]byte, error) {
@@ -173,23 +172,9 @@ func Package(rand io.Reader, kek *rsa.PublicKey, key any, kekID, generator strin
 		return nil, fmt.Errorf("byok: unsupported key type %T", key)
 	}
 	defer clear(target)
-	ephemeral := make([]byte, 32)
-	defer clear(ephemeral)
-	if _, err := io.ReadFull(rand, ephemeral); err != nil {
-		return nil, fmt.Errorf("byok: ephemeral key: %w", err)
-	}
-	block, err := aes.NewCipher(ephemeral)
+	ct, err := keywrap.RSAAESWrap(rand, kek, target)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("byok: wrap the key for the key-exchange key: %w", err)
 	}
-	enc, _ := keywrap.Cipher(block)
-	wrapped, err := keywrap.WrapPad(enc, target)
-	if err != nil {
-		return nil, fmt.Errorf("byok: wrap the key: %w", err)
-	}
-	head, err := rsa.EncryptOAEP(sha1.New(), rand, kek, ephemeral, nil)
-	if err != nil {
-		return nil, fmt.Errorf("byok: wrap the ephemeral key for the key-exchange key: %w", err)
-	}
-	return Blob{KID: kekID, Ciphertext: append(head, wrapped...), Generator: generator}.Marshal()
+	return Blob{KID: kekID, Ciphertext: ct, Generator: generator}.Marshal()
 }

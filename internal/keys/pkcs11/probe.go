@@ -11,9 +11,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"slices"
 
 	p11 "github.com/miekg/pkcs11"
+
+	"github.com/keywarden/keywarden/internal/keys"
+	"github.com/keywarden/keywarden/internal/keys/keywrap"
 )
 
 // routes records which path Open's probe chose for each algorithm that
@@ -23,6 +27,7 @@ type routes struct {
 	oaep256   bool // CKM_RSA_PKCS_OAEP with SHA-256 works
 	kw        bool // CKM_AES_KEY_WRAP matches RFC 3394
 	kwp       bool // CKM_AES_KEY_WRAP_PAD matches RFC 5649
+	rsaAESKW  bool // CKM_RSA_AES_KEY_WRAP unwraps a BYOK ciphertext made in Go
 }
 
 // Probe reports, for each algorithm, whether the token runs it with its own
@@ -104,6 +109,9 @@ func (p *Provider) probe(ctx context.Context) error {
 		}
 		if mechs[p11.CKM_AES_GCM] {
 			gcmOK = p.probeGCM(sh, kek)
+		}
+		if mechs[p11.CKM_RSA_AES_KEY_WRAP] {
+			r.rsaAESKW = p.probeRSAAESKeyWrap(sh)
 		}
 		return nil
 	})
@@ -191,6 +199,53 @@ func (p *Provider) probeOAEP256(sh p11.SessionHandle) bool {
 	return err == nil && bytes.Equal(out, msg)
 }
 
+// probeRSAAESKeyWrap reports whether the token's CKM_RSA_AES_KEY_WRAP
+// unwraps, under a session RSA key pair, an AES key wrapped in Go as BYOK
+// transfer blobs wrap keys, into the same key.
+func (p *Provider) probeRSAAESKeyWrap(sh p11.SessionHandle) bool {
+	pubH, priv, err := p.m.GenerateKeyPair(sh,
+		[]*p11.Mechanism{p11.NewMechanism(p11.CKM_RSA_PKCS_KEY_PAIR_GEN, nil)},
+		[]*p11.Attribute{
+			p11.NewAttribute(p11.CKA_TOKEN, false),
+			p11.NewAttribute(p11.CKA_MODULUS_BITS, 2048),
+			p11.NewAttribute(p11.CKA_PUBLIC_EXPONENT, []byte{1, 0, 1}),
+			p11.NewAttribute(p11.CKA_WRAP, true),
+		},
+		[]*p11.Attribute{
+			p11.NewAttribute(p11.CKA_TOKEN, false),
+			p11.NewAttribute(p11.CKA_UNWRAP, true),
+		})
+	if err != nil {
+		return false
+	}
+	defer func() { _ = p.m.DestroyObject(sh, pubH); _ = p.m.DestroyObject(sh, priv) }()
+	pub, err := readPublic(p.m, sh, pubH, keys.RSA)
+	if err != nil {
+		return false
+	}
+	want := make([]byte, 16)
+	if _, err := io.ReadFull(p.rand, want); err != nil {
+		return false
+	}
+	ct, err := keywrap.RSAAESWrap(p.rand, pub.(*rsa.PublicKey), want)
+	if err != nil {
+		return false
+	}
+	h, err := p.m.UnwrapKey(sh, []*p11.Mechanism{rsaAESKeyWrap()}, priv, ct, []*p11.Attribute{
+		p11.NewAttribute(p11.CKA_CLASS, p11.CKO_SECRET_KEY),
+		p11.NewAttribute(p11.CKA_KEY_TYPE, p11.CKK_AES),
+		p11.NewAttribute(p11.CKA_TOKEN, false),
+		p11.NewAttribute(p11.CKA_SENSITIVE, false),
+		p11.NewAttribute(p11.CKA_EXTRACTABLE, true),
+	})
+	if err != nil {
+		return false
+	}
+	defer func() { _ = p.m.DestroyObject(sh, h) }()
+	attrs, err := p.m.GetAttributeValue(sh, h, []*p11.Attribute{p11.NewAttribute(p11.CKA_VALUE, nil)})
+	return err == nil && bytes.Equal(attrs[0].Value, want)
+}
+
 // probeGCM reports whether CKM_AES_GCM agrees with crypto/cipher under the
 // session key kek (the RFC 3394 KEK).
 func (p *Provider) probeGCM(sh p11.SessionHandle, kek p11.ObjectHandle) bool {
@@ -262,6 +317,28 @@ func describe(mechs map[uint]bool, r routes, gcmOK bool) []MechanismPath {
 	paths = append(paths,
 		wrapPath("A128KW/A192KW/A256KW, CKM_AES_KEY_WRAP", r.kw, "CKM_AES_KEY_WRAP", "RFC 3394"),
 		wrapPath("CKM_AES_KEY_WRAP_PAD", r.kwp, "CKM_AES_KEY_WRAP_PAD", "RFC 5649"),
+		byokPath(mechs, r),
 	)
 	return paths
+}
+
+// byokPath describes how bring-your-own-key import unwraps transfer blobs
+// (see ImportTransfer).
+func byokPath(mechs map[uint]bool, r routes) MechanismPath {
+	const alg = "BYOK import (CKM_RSA_AES_KEY_WRAP)"
+	ecPoint := "; EC public point by CKM_ECDH1_DERIVE"
+	if !mechs[p11.CKM_ECDH1_DERIVE] {
+		ecPoint = "; EC keys unavailable (the token lacks CKM_ECDH1_DERIVE)"
+	}
+	switch {
+	case r.rsaAESKW:
+		return MechanismPath{Algorithm: alg, Path: "CKM_RSA_AES_KEY_WRAP" + ecPoint, Native: true, Available: true}
+	case mechs[p11.CKM_RSA_PKCS_OAEP] && mechs[p11.CKM_AES_KEY_WRAP_PAD]:
+		why := "the token lacks CKM_RSA_AES_KEY_WRAP"
+		if mechs[p11.CKM_RSA_AES_KEY_WRAP] {
+			why = "the token's CKM_RSA_AES_KEY_WRAP failed the probe"
+		}
+		return MechanismPath{Algorithm: alg, Path: "two unwraps in the token, CKM_RSA_PKCS_OAEP (SHA-1) into a session AES key then CKM_AES_KEY_WRAP_PAD (" + why + ")" + ecPoint, Available: true}
+	}
+	return MechanismPath{Algorithm: alg, Path: "the token lacks CKM_RSA_AES_KEY_WRAP, and CKM_RSA_PKCS_OAEP or CKM_AES_KEY_WRAP_PAD"}
 }

@@ -742,7 +742,7 @@ func TestProbe(t *testing.T) {
 	}
 	for _, alg := range []string{"RS256/RS384/RS512", "PS256/PS384/PS512", "ES256/ES384/ES512", "RSA1_5 decrypt", "RSA-OAEP decrypt",
 		"RSA-OAEP-256 decrypt", "A128GCM/A192GCM/A256GCM", "A128CBC/A192CBC/A256CBC", "A128CBCPAD/A192CBCPAD/A256CBCPAD",
-		"A128KW/A192KW/A256KW, CKM_AES_KEY_WRAP", "CKM_AES_KEY_WRAP_PAD"} {
+		"A128KW/A192KW/A256KW, CKM_AES_KEY_WRAP", "CKM_AES_KEY_WRAP_PAD", "BYOK import (CKM_RSA_AES_KEY_WRAP)"} {
 		if mp, ok := byAlg[alg]; !ok || !mp.Available {
 			t.Errorf("Probe()[%q] = %v, want available", alg, mp)
 		}

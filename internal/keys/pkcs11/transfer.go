@@ -26,10 +26,10 @@ var (
 )
 
 // ImportTransfer unwraps a CKM_RSA_AES_KEY_WRAP ciphertext inside the
-// token in two steps, so that neither the ephemeral AES key nor the target
-// key exists in plaintext outside it (the token's own CKM_RSA_AES_KEY_WRAP
-// is not used: SoftHSM2 2.6 lacks it, and the two steps are that
-// mechanism's definition):
+// token, so that neither the ephemeral AES key nor the target key exists in
+// plaintext outside it: with the token's own CKM_RSA_AES_KEY_WRAP where
+// Open's probe found that it works, else (SoftHSM2 2.6 lacks it) in the two
+// steps that define that mechanism:
 //
 //  1. C_UnwrapKey with CKM_RSA_PKCS_OAEP (SHA-1, MGF1-SHA-1) under the
 //     KEK's private key object into a session AES key (CKA_TOKEN false,
@@ -40,6 +40,9 @@ var (
 //     extractable only under a trusted key, labelled with spec.Owner).
 //     SoftHSM2 2.6's C_UnwrapKey follows RFC 5649 for any length, unlike
 //     its C_WrapKey (see wrapMechanism).
+//
+// A refusal of the native mechanism is retried in two steps, whose errors
+// tell the causes apart.
 //
 // For RSA it then reads the public key from the private object; for EC,
 // whose private object holds no public point, it derives the point's X
@@ -104,28 +107,20 @@ func (p *Provider) ImportTransfer(ctx context.Context, spec keys.Spec, kek keys.
 		if err != nil {
 			return err
 		}
-		oaep := p11.NewMechanism(p11.CKM_RSA_PKCS_OAEP, p11.NewOAEPParams(p11.CKM_SHA_1, p11.CKG_MGF1_SHA1, p11.CKZ_DATA_SPECIFIED, nil))
-		sk, err := p.m.UnwrapKey(sh, []*p11.Mechanism{oaep}, o.priv, wrapped[:head], sessionUnwrapTemplate())
-		if err != nil {
-			if rejected(p.m, sh, err) {
-				return errTransferKEK
+		h, native := p11.ObjectHandle(0), false
+		if p.routes.rsaAESKW {
+			// A refusal goes on to the two steps, whose errors tell a
+			// wrong KEK from an altered blob or a wrong key type.
+			h, err = p.m.UnwrapKey(sh, []*p11.Mechanism{rsaAESKeyWrap()}, o.priv, wrapped, target)
+			if err != nil && !rejected(p.m, sh, err) {
+				return fmt.Errorf("C_UnwrapKey (CKM_RSA_AES_KEY_WRAP): %w", err)
 			}
-			return fmt.Errorf("C_UnwrapKey (RSA-OAEP): %w", err)
+			native = err == nil
 		}
-		defer func() { _ = p.m.DestroyObject(sh, sk) }()
-		kwp := []*p11.Mechanism{p11.NewMechanism(p11.CKM_AES_KEY_WRAP_PAD, nil)}
-		h, err := p.m.UnwrapKey(sh, kwp, sk, body, target)
-		if err != nil {
-			if !rejected(p.m, sh, err) {
-				return fmt.Errorf("C_UnwrapKey (AES key wrap with padding): %w", err)
+		if !native {
+			if h, err = p.unwrapTwoSteps(sh, o.priv, wrapped[:head], wrapped[head:], target, spec.Type); err != nil {
+				return err
 			}
-			// Tell a wrong key type from an altered blob: a blob intact
-			// but of another type unwraps as a generic secret.
-			if g, gerr := p.m.UnwrapKey(sh, kwp, sk, body, genericSecretTemplate()); gerr == nil {
-				_ = p.m.DestroyObject(sh, g)
-				return keys.Inputf("The key in the BYOK transfer blob is not an %s key: import it with the kty of its type.", spec.Type)
-			}
-			return errTransferMAC
 		}
 		if pub, err = p.completeTransfer(sh, r, h, &out); err != nil {
 			_ = p.m.DestroyObject(sh, h)
@@ -152,6 +147,46 @@ func (p *Provider) ImportTransfer(ctx context.Context, spec keys.Spec, kek keys.
 		return keys.Material{}, err
 	}
 	return m, nil
+}
+
+// unwrapTwoSteps unwraps head (RSA-OAEP with SHA-1 under kek) into a
+// session AES key, then body (RFC 5649 under that key) into a new object
+// of template target, and destroys the session key. A refusal of the first
+// step is errTransferKEK; of the second, a wrong key type (told apart by
+// unwrapping the same body as a generic secret, which is destroyed at
+// once) or errTransferMAC.
+func (p *Provider) unwrapTwoSteps(sh p11.SessionHandle, kek p11.ObjectHandle, head, body []byte, target []*p11.Attribute, typ keys.Type) (p11.ObjectHandle, error) {
+	oaep := p11.NewMechanism(p11.CKM_RSA_PKCS_OAEP, p11.NewOAEPParams(p11.CKM_SHA_1, p11.CKG_MGF1_SHA1, p11.CKZ_DATA_SPECIFIED, nil))
+	sk, err := p.m.UnwrapKey(sh, []*p11.Mechanism{oaep}, kek, head, sessionUnwrapTemplate())
+	if err != nil {
+		if rejected(p.m, sh, err) {
+			return 0, errTransferKEK
+		}
+		return 0, fmt.Errorf("C_UnwrapKey (RSA-OAEP): %w", err)
+	}
+	defer func() { _ = p.m.DestroyObject(sh, sk) }()
+	kwp := []*p11.Mechanism{p11.NewMechanism(p11.CKM_AES_KEY_WRAP_PAD, nil)}
+	h, err := p.m.UnwrapKey(sh, kwp, sk, body, target)
+	if err == nil {
+		return h, nil
+	}
+	if !rejected(p.m, sh, err) {
+		return 0, fmt.Errorf("C_UnwrapKey (AES key wrap with padding): %w", err)
+	}
+	if g, gerr := p.m.UnwrapKey(sh, kwp, sk, body, genericSecretTemplate()); gerr == nil {
+		_ = p.m.DestroyObject(sh, g)
+		return 0, keys.Inputf("The key in the BYOK transfer blob is not an %s key: import it with the kty of its type.", typ)
+	}
+	return 0, errTransferMAC
+}
+
+// rsaAESKeyWrap is CKM_RSA_AES_KEY_WRAP as BYOK uses it: an AES-256
+// ephemeral key under RSA-OAEP with SHA-1 and MGF1-SHA-1.
+func rsaAESKeyWrap() *p11.Mechanism {
+	return p11.NewMechanism(p11.CKM_RSA_AES_KEY_WRAP, &p11.RSAAESKeyWrapParams{
+		AESKeyBits: 256,
+		OAEPParams: p11.OAEPParams{HashAlg: p11.CKM_SHA_1, MGF: p11.CKG_MGF1_SHA1, SourceType: p11.CKZ_DATA_SPECIFIED},
+	})
 }
 
 // completeTransfer checks the shape of the unwrapped private (or secret)
