@@ -158,6 +158,30 @@ func TestByokImport(t *testing.T) {
 		}
 	}
 
+	// The README's commands: KEK from key show -o json, import with the
+	// CLI.
+	if out, err := kw("key", "create", "kek-cli", "--kty", "RSA-HSM", "--size", "3072", "--ops", "import", "--env-file", envFile); err != nil {
+		t.Fatalf("key create kek-cli: %v\n%s", err, out)
+	}
+	kekJSON, err := exec.Command(binary, "key", "show", "kek-cli", "-o", "json", "--env-file", envFile).Output()
+	if err != nil {
+		t.Fatalf("key show kek-cli -o json: %v", err)
+	}
+	kekJSONFile := filepath.Join(dir, "kek-cli.json")
+	if err := os.WriteFile(kekJSONFile, kekJSON, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cliBlob := filepath.Join(dir, "cli.byok")
+	if out, err := kw("byok", "package", "--kek-public", kekJSONFile, "--key", ecPEM, "--out", cliBlob); err != nil {
+		t.Fatalf("byok package with a JWK KEK: %v\n%s", err, out)
+	}
+	if out, err := kw("key", "import", "byok-cli", "--byok-file", cliBlob, "--kty", "EC", "--ops", "sign,verify", "--env-file", envFile); err != nil {
+		t.Fatalf("key import --byok-file: %v\n%s", err, out)
+	}
+	if r, err := c.GetKey(ctx, "byok-cli", "", nil); err != nil || *r.Key.Kty != azkeys.KeyTypeECHSM || new(big.Int).SetBytes(r.Key.X).Cmp(ecKey.X) != 0 {
+		t.Errorf("GetKey(byok-cli) = %v, want the local EC key as EC-HSM", err)
+	}
+
 	refused := func(what string, c *azkeys.Client, name string, kty azkeys.KeyType, blob []byte, want string) {
 		t.Helper()
 		_, err := importBlob(c, name, kty, blob)
