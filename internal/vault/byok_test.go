@@ -9,7 +9,6 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"errors"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,9 +17,6 @@ import (
 	"github.com/keywarden/keywarden/internal/keys"
 	"github.com/keywarden/keywarden/internal/keys/pkcs11"
 	"github.com/keywarden/keywarden/internal/keys/pkcs11/softhsmtest"
-	"github.com/keywarden/keywarden/internal/keys/software"
-	"github.com/keywarden/keywarden/internal/seal"
-	"github.com/keywarden/keywarden/internal/store/embedded"
 	"github.com/keywarden/keywarden/internal/vault"
 )
 
@@ -49,39 +45,24 @@ func (c *countingHSM) Destroy(ctx context.Context, m keys.Material) error {
 	return c.Provider.Destroy(ctx, m)
 }
 
-// byokEnv is a Service over SoftHSM2 with a premium vault "dev" (one-purpose
-// keys on P-256 or P-384 only), a premium vault "other" and a standard
-// vault "std".
+// byokEnv is the HSM test environment (newHSMEnvWith) over SoftHSM2
+// instead of the fake, with the premium vault "dev" limited to P-256 and
+// P-384 by its key policy, and a second premium vault "other".
 func byokEnv(t *testing.T) (*vault.Service, *countingHSM) {
 	t.Helper()
-	cfg := softhsmtest.New(t)
-	p, err := pkcs11.Open(cfg)
+	p, err := pkcs11.Open(softhsmtest.New(t))
 	if err != nil {
 		t.Fatalf("pkcs11.Open() = %v", err)
 	}
 	t.Cleanup(func() { p.Close() })
 	hsm := &countingHSM{Provider: p}
-	db, err := embedded.Open(filepath.Join(t.TempDir(), "keywarden.db"))
-	if err != nil {
+	svc := newHSMEnvWith(t, func(*fakeHSM) keys.Provider { return hsm }).svc
+	ctx := context.Background()
+	if _, err := svc.UpdateVault(ctx, t0, "dev", vault.VaultUpdate{KeyPolicy: &vault.KeyPolicy{AllowedCurves: []keys.Curve{keys.P256, keys.P384}}}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
-	root, err := seal.Generate(rand.Reader)
-	if err != nil {
+	if _, err := svc.EnsureVault(ctx, t0, vault.Vault{Name: "other", SKU: vault.Premium, RetentionDays: 7}); err != nil {
 		t.Fatal(err)
-	}
-	svc := vault.New(vault.Options{
-		Store: db, Material: root.Derive("material"), Backup: root.Derive("backup"),
-		Software: software.New(rand.Reader), HSM: hsm,
-	})
-	for _, v := range []vault.Vault{
-		{Name: "dev", SKU: vault.Premium, RetentionDays: 7, KeyPolicy: vault.KeyPolicy{AllowedCurves: []keys.Curve{keys.P256, keys.P384}}},
-		{Name: "other", SKU: vault.Premium, RetentionDays: 7},
-		{Name: "std", SKU: vault.Standard, RetentionDays: 7},
-	} {
-		if _, err := svc.EnsureVault(context.Background(), t0, v); err != nil {
-			t.Fatal(err)
-		}
 	}
 	return svc, hsm
 }

@@ -163,31 +163,42 @@ func (p *Provider) probeSecp256k1(sh p11.SessionHandle) bool {
 	return true
 }
 
-// probeOAEP256 reports whether CKM_RSA_PKCS_OAEP with SHA-256 decrypts a
-// message Go encrypted, with a session RSA key.
-func (p *Provider) probeOAEP256(sh p11.SessionHandle) bool {
+// sessionRSA generates a 2048-bit session RSA key pair whose private key
+// may do use (CKA_DECRYPT or CKA_UNWRAP), for the probe. done destroys it.
+func (p *Provider) sessionRSA(sh p11.SessionHandle, use uint) (pub *rsa.PublicKey, priv p11.ObjectHandle, done func(), err error) {
 	pubH, priv, err := p.m.GenerateKeyPair(sh,
 		[]*p11.Mechanism{p11.NewMechanism(p11.CKM_RSA_PKCS_KEY_PAIR_GEN, nil)},
 		[]*p11.Attribute{
 			p11.NewAttribute(p11.CKA_TOKEN, false),
 			p11.NewAttribute(p11.CKA_MODULUS_BITS, 2048),
 			p11.NewAttribute(p11.CKA_PUBLIC_EXPONENT, []byte{1, 0, 1}),
-			p11.NewAttribute(p11.CKA_ENCRYPT, true),
 		},
 		[]*p11.Attribute{
 			p11.NewAttribute(p11.CKA_TOKEN, false),
-			p11.NewAttribute(p11.CKA_DECRYPT, true),
+			p11.NewAttribute(use, true),
 		})
 	if err != nil {
-		return false
+		return nil, 0, nil, err
 	}
-	defer func() { _ = p.m.DestroyObject(sh, pubH); _ = p.m.DestroyObject(sh, priv) }()
-	pub, err := readPublic(p.m, sh, pubH, "RSA")
+	done = func() { _ = p.m.DestroyObject(sh, pubH); _ = p.m.DestroyObject(sh, priv) }
+	k, err := readPublic(p.m, sh, pubH, keys.RSA)
+	if err != nil {
+		done()
+		return nil, 0, nil, err
+	}
+	return k.(*rsa.PublicKey), priv, done, nil
+}
+
+// probeOAEP256 reports whether CKM_RSA_PKCS_OAEP with SHA-256 decrypts a
+// message Go encrypted, with a session RSA key.
+func (p *Provider) probeOAEP256(sh p11.SessionHandle) bool {
+	pub, priv, done, err := p.sessionRSA(sh, p11.CKA_DECRYPT)
 	if err != nil {
 		return false
 	}
+	defer done()
 	msg := []byte("keywarden probe")
-	ct, err := rsa.EncryptOAEP(sha256.New(), p.rand, pub.(*rsa.PublicKey), msg, nil)
+	ct, err := rsa.EncryptOAEP(sha256.New(), p.rand, pub, msg, nil)
 	if err != nil {
 		return false
 	}
@@ -203,31 +214,16 @@ func (p *Provider) probeOAEP256(sh p11.SessionHandle) bool {
 // unwraps, under a session RSA key pair, an AES key wrapped in Go as BYOK
 // transfer blobs wrap keys, into the same key.
 func (p *Provider) probeRSAAESKeyWrap(sh p11.SessionHandle) bool {
-	pubH, priv, err := p.m.GenerateKeyPair(sh,
-		[]*p11.Mechanism{p11.NewMechanism(p11.CKM_RSA_PKCS_KEY_PAIR_GEN, nil)},
-		[]*p11.Attribute{
-			p11.NewAttribute(p11.CKA_TOKEN, false),
-			p11.NewAttribute(p11.CKA_MODULUS_BITS, 2048),
-			p11.NewAttribute(p11.CKA_PUBLIC_EXPONENT, []byte{1, 0, 1}),
-			p11.NewAttribute(p11.CKA_WRAP, true),
-		},
-		[]*p11.Attribute{
-			p11.NewAttribute(p11.CKA_TOKEN, false),
-			p11.NewAttribute(p11.CKA_UNWRAP, true),
-		})
+	pub, priv, done, err := p.sessionRSA(sh, p11.CKA_UNWRAP)
 	if err != nil {
 		return false
 	}
-	defer func() { _ = p.m.DestroyObject(sh, pubH); _ = p.m.DestroyObject(sh, priv) }()
-	pub, err := readPublic(p.m, sh, pubH, keys.RSA)
-	if err != nil {
-		return false
-	}
+	defer done()
 	want := make([]byte, 16)
 	if _, err := io.ReadFull(p.rand, want); err != nil {
 		return false
 	}
-	ct, err := keywrap.RSAAESWrap(p.rand, pub.(*rsa.PublicKey), want)
+	ct, err := keywrap.RSAAESWrap(p.rand, pub, want)
 	if err != nil {
 		return false
 	}
