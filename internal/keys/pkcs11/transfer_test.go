@@ -105,6 +105,7 @@ func TestImportTransfer(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Load() = %v", err)
 			}
+			checkTransferredAttributes(t, p, k)
 			d := digest(tt.alg)
 			sig, err := k.Sign(ctx, tt.alg, d)
 			if err != nil {
@@ -189,6 +190,41 @@ func TestImportTransferRefusals(t *testing.T) {
 				t.Errorf("token holds %d objects after the refused import, want %d as before", after, before)
 			}
 		})
+	}
+}
+
+// checkTransferredAttributes checks that an imported key's private object
+// has the attribute policy of generated keys: a sensitive token object,
+// extractable only under a trusted key, that cannot derive.
+func checkTransferredAttributes(t *testing.T, p *pkcs11.Provider, k keys.Key) {
+	t.Helper()
+	priv, _, err := pkcs11.Handles(ctx, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = pkcs11.WithSession(ctx, p, func(m pkcs11.Module, sh p11.SessionHandle) error {
+		for _, a := range []struct {
+			typ  uint
+			name string
+			want bool
+		}{
+			{p11.CKA_TOKEN, "CKA_TOKEN", true},
+			{p11.CKA_SENSITIVE, "CKA_SENSITIVE", true},
+			{p11.CKA_WRAP_WITH_TRUSTED, "CKA_WRAP_WITH_TRUSTED", true},
+			{p11.CKA_DERIVE, "CKA_DERIVE", false},
+		} {
+			attrs, err := m.GetAttributeValue(sh, priv, []*p11.Attribute{p11.NewAttribute(a.typ, nil)})
+			if err != nil {
+				return err
+			}
+			if got := len(attrs[0].Value) == 1 && attrs[0].Value[0] == 1; got != a.want {
+				t.Errorf("imported private object %s = %v, want %v", a.name, got, a.want)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
