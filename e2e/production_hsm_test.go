@@ -157,6 +157,29 @@ func TestInitAndServerHSMSeal(t *testing.T) {
 	if !bytes.Contains(db, rootID[1]) || bytes.Contains(db, []byte("file-")) {
 		t.Errorf("the store does not name only the HSM root key %s", rootID[1])
 	}
+	// The store copied with the server stopped restores into a new data
+	// directory, checked with the root key inside the token (--config);
+	// without the token's PIN it is refused and nothing is installed.
+	snap := filepath.Join(dir, "snapshot.db")
+	if err := os.WriteFile(snap, db, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	restored := filepath.Join(dir, "restored")
+	restore := exec.Command(binary, "restore", "--config", cfgPath, "--snapshot", snap, "--data-dir", restored)
+	restore.Env = append(os.Environ(), "SOFTHSM2_CONF="+conf, "KW_HSM_PIN=wrong-pin", "KW_HSM_SO_PIN=4711-so")
+	if out, err := restore.CombinedOutput(); err == nil {
+		t.Errorf("restore with a wrong HSM PIN succeeded:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(restored, "keywarden.db")); !os.IsNotExist(err) {
+		t.Errorf("a refused restore installed a store: %v", err)
+	}
+	restore = exec.Command(binary, "restore", "--config", cfgPath, "--snapshot", snap, "--data-dir", restored)
+	restore.Env = env
+	out, err = restore.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "every sealed key version opens with the HSM root key "+string(rootID[1])) {
+		t.Errorf("restore --config (sealMode hsm): %v\n%s", err, out)
+	}
+
 	// Without the token's PIN nothing opens.
 	noPIN := exec.Command(binary, "server", "--config", cfgPath)
 	noPIN.Env = append(os.Environ(), "SOFTHSM2_CONF="+conf, "KW_HSM_PIN=wrong-pin", "KW_HSM_SO_PIN=4711-so")

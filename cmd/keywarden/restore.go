@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -17,7 +17,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/keywarden/keywarden/internal/auth"
-	"github.com/keywarden/keywarden/internal/rootkey"
+	"github.com/keywarden/keywarden/internal/config"
+	"github.com/keywarden/keywarden/internal/keys/pkcs11"
 	"github.com/keywarden/keywarden/internal/seal"
 	"github.com/keywarden/keywarden/internal/store"
 	"github.com/keywarden/keywarden/internal/store/embedded"
@@ -29,8 +30,8 @@ const storeFile = "keywarden.db"
 
 // restoreOptions are the flags of `keywarden restore`.
 type restoreOptions struct {
-	snapshot, dataDir, rootKeyFile string
-	force                          bool
+	snapshot, dataDir, rootKeyFile, config string
+	force                                  bool
 }
 
 func newRestoreCommand() *cobra.Command {
@@ -43,7 +44,8 @@ keywarden.db taken with the server stopped) as <data-dir>/keywarden.db.
 
 Run it with the server stopped. It checks that the snapshot is a Keywarden
 store of a schema this binary reads, and that the root key (--root-key-file,
-default <data-dir>/root.key) opens every sealed key version and the
+default <data-dir>/root.key; with --config, where the config puts it: the
+key file, or the HSM of sealMode "hsm") opens every sealed key version and the
 token-signing key in it; it prints the counts of vaults, keys, versions and
 principals, or the first record that does not open. Only then does it
 install the snapshot, atomically. It refuses to replace an existing store
@@ -56,26 +58,22 @@ keywarden.db.pre-restore-<time>. See docs/operations.md.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.snapshot, "snapshot", "", "snapshot file to restore (required)")
-	f.StringVar(&o.dataDir, "data-dir", "", "data directory to restore into (required)")
+	f.StringVar(&o.dataDir, "data-dir", "", "data directory to restore into (required unless --config gives it)")
+	f.StringVar(&o.config, "config", "", `the deployment's JSON config: data directory, and the root key as the server opens it (needed for sealMode "hsm")`)
 	f.StringVar(&o.rootKeyFile, "root-key-file", "", "root key file of the deployment the snapshot was taken from (default <data-dir>/root.key)")
 	f.BoolVar(&o.force, "force", false, "replace an existing store (kept as keywarden.db.pre-restore-<time>)")
 	cmd.MarkFlagRequired("snapshot")
-	cmd.MarkFlagRequired("data-dir")
 	return cmd
 }
 
 // runRestore checks o.snapshot with the root key and installs it as the
 // store of o.dataDir. Nothing is installed unless every check passes.
 func runRestore(ctx context.Context, o restoreOptions, now time.Time, out io.Writer) error {
-	if o.rootKeyFile == "" {
-		o.rootKeyFile = filepath.Join(o.dataDir, "root.key")
-	}
-	// The key file of sealMode "file", as the server opens it (during a
-	// rotation it holds the old keys too). TODO(rootkey): sealMode "hsm".
-	ring, _, _, err := rootkey.OpenFile(o.rootKeyFile, false, rand.Reader)
+	ring, where, closeKeys, err := restoreKeyring(ctx, &o)
 	if err != nil {
-		return fmt.Errorf("root key: %w", err)
+		return err
 	}
+	defer closeKeys()
 	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
@@ -119,11 +117,59 @@ func runRestore(ctx context.Context, o restoreOptions, now time.Time, out io.Wri
 	installed = true
 	fmt.Fprintf(out, "Restored %s (%d bytes, SHA-256 %s) as %s\n", o.snapshot, size, hex.EncodeToString(sum), dest)
 	fmt.Fprintf(out, "  vaults %d, keys %d, key versions %d, principals %d: every sealed key version opens with %s\n",
-		inv.Vaults, inv.Keys, inv.Versions, inv.Principals, o.rootKeyFile)
+		inv.Vaults, inv.Keys, inv.Versions, inv.Principals, where)
 	if aside != "" {
 		fmt.Fprintf(out, "  the replaced store is kept as %s; delete it once the restored server is verified\n", aside)
 	}
 	return nil
+}
+
+// restoreKeyring opens the root keyring restore checks the snapshot
+// with, as the server would open it: from --config (file or HSM, per its
+// sealMode) or the key file (--root-key-file, default <data-dir>/root.key).
+// It fills o.dataDir from the config when not given, and says where the
+// keys are.
+func restoreKeyring(ctx context.Context, o *restoreOptions) (ring *seal.Keyring, where string, closeKeys func(), err error) {
+	cfg := config.Defaults()
+	if o.config != "" {
+		if cfg, err = config.Load(o.config, os.Getenv); err != nil {
+			return nil, "", nil, err
+		}
+		if o.dataDir == "" {
+			o.dataDir = cfg.DataDir
+		}
+	} else {
+		cfg.SealMode = "file"
+	}
+	if o.dataDir == "" {
+		return nil, "", nil, errors.New("give --data-dir (or --config)")
+	}
+	if o.rootKeyFile != "" {
+		cfg.RootKeyFile = o.rootKeyFile
+	} else if o.config == "" {
+		cfg.RootKeyFile = filepath.Join(o.dataDir, "root.key")
+	}
+	var hsm *pkcs11.Provider
+	if cfg.SealMode == "hsm" {
+		if hsm, err = openHSM(cfg.HSM, os.Getenv, slog.New(slog.DiscardHandler)); err != nil {
+			return nil, "", nil, err
+		}
+	}
+	closeKeys = func() {
+		if hsm != nil {
+			hsm.Close()
+		}
+	}
+	ring, _, err = openKeyring(ctx, cfg, hsm, false, slog.New(slog.DiscardHandler))
+	if err != nil {
+		closeKeys()
+		return nil, "", nil, err
+	}
+	where = cfg.RootKeyFile
+	if cfg.SealMode == "hsm" {
+		where = "the HSM root key " + ring.Active()
+	}
+	return ring, where, closeKeys, nil
 }
 
 // lockStoreFile takes the lock a server holds on the store file at path,
