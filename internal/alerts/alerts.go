@@ -73,13 +73,16 @@ func DefaultDeletionOperations() []string {
 
 // DefaultChangeOperations returns the operations that raise RuleChange when
 // they succeed: key attribute and policy changes, key material entering a
-// vault, and changes of vaults, principals and role assignments.
+// vault, changes of vaults, principals and role assignments, a root key
+// rotation and a download of the whole store. The names are the audit
+// records' operationName (a test in package api checks that each exists).
 func DefaultChangeOperations() []string {
 	return []string{
 		"KeyUpdate", "KeyImport", "KeyRestore", "KeyRecover", "KeyRotationPolicySet",
-		"VaultCreate", "VaultUpdate", "VaultPatch",
+		"VaultPut", "VaultPatch",
 		"RoleAssignmentPut", "RoleAssignmentDelete", "RoleDefinitionPut", "RoleDefinitionDelete",
-		"PrincipalCreate", "PrincipalUpdate", "PrincipalDelete", "PrincipalCredentialAdd", "PrincipalCredentialRemove",
+		"PrincipalCreate", "PrincipalPatch", "PrincipalDelete", "PrincipalCredentialCreate", "PrincipalCredentialDelete",
+		"RootKeyRotate", "StoreSnapshotGet",
 	}
 }
 
