@@ -62,10 +62,7 @@ func (p *Provider) ImportTransfer(ctx context.Context, spec keys.Spec, kek keys.
 	if err := checkProtection(spec); err != nil {
 		return keys.Material{}, err
 	}
-	var target []*p11.Attribute
-	switch spec.Type {
-	case keys.RSA, keys.EC, keys.Oct:
-	default:
+	if spec.Type != keys.RSA && spec.Type != keys.EC && spec.Type != keys.Oct {
 		return keys.Material{}, keys.Inputf("Unsupported key type %.16q", string(spec.Type))
 	}
 	k, err := p.Load(ctx, kek)
@@ -87,6 +84,7 @@ func (p *Provider) ImportTransfer(ctx context.Context, spec keys.Spec, kek keys.
 		return keys.Material{}, err
 	}
 	out := keys.Spec{Type: spec.Type, Protection: keys.HSM, Owner: r.owner}
+	var target []*p11.Attribute
 	switch spec.Type {
 	case keys.RSA:
 		target = privateTemplate(r, p11.CKK_RSA)
@@ -118,7 +116,7 @@ func (p *Provider) ImportTransfer(ctx context.Context, spec keys.Spec, kek keys.
 			native = err == nil
 		}
 		if !native {
-			if h, err = p.unwrapTwoSteps(sh, o.priv, wrapped[:head], wrapped[head:], target, spec.Type); err != nil {
+			if h, err = p.unwrapTwoSteps(sh, o.priv, wrapped[:head], body, target, spec.Type); err != nil {
 				return err
 			}
 		}
@@ -129,9 +127,8 @@ func (p *Provider) ImportTransfer(ctx context.Context, spec keys.Spec, kek keys.
 		return nil
 	})
 	if err != nil {
-		// completeTransfer destroyed what it made; a failure after the
-		// public object exists is covered by the Destroy below only once
-		// the objects are found by reference, so try that too.
+		// The closure destroyed the key object; remove anything else the
+		// failed call left, found by reference, even if ctx is done.
 		_ = p.Destroy(context.WithoutCancel(ctx), keys.Material{Spec: out, Private: secret.Own(r.marshal())})
 		return keys.Material{}, err
 	}
@@ -191,8 +188,8 @@ func rsaAESKeyWrap() *p11.Mechanism {
 
 // completeTransfer checks the shape of the unwrapped private (or secret)
 // object h, fills out's size or curve, and for RSA and EC creates the
-// public object, returning the public key. It does not destroy h on
-// failure; the public object it created it does.
+// public object, its last step, returning the public key. On failure the
+// caller destroys h.
 func (p *Provider) completeTransfer(sh p11.SessionHandle, r ref, h p11.ObjectHandle, out *keys.Spec) (crypto.PublicKey, error) {
 	var (
 		pub      crypto.PublicKey
