@@ -170,7 +170,7 @@ func newFakeVault(t *testing.T) *fakeVault {
 		switch {
 		case r.Method == http.MethodGet:
 			writeJSON(w, 200, map[string]any{
-				"key":        map[string]any{"kid": kid, "kty": "EC", "crv": "P-256", "x": rfcX, "y": rfcY, "key_ops": []string{"sign", "verify"}},
+				"key": map[string]any{"kid": kid, "kty": "EC", "crv": "P-256", "x": rfcX, "y": rfcY, "key_ops": []string{"sign", "verify"}},
 				"attributes": map[string]any{"enabled": true, "created": 1893456000, "updated": 1893456000, "recoveryLevel": "Recoverable+Purgeable", "lastUsed": 1893456060,
 					"provenance": map[string]any{"method": "byok", "generator": "vendor tool 2.1", "kek": "https://dev.localhost/keys/kek/v1", "imported": 1893456000}},
 			})
