@@ -35,8 +35,9 @@ type RootKey struct {
 
 var _ seal.KeyVersion = (*RootKey)(nil)
 
-// ID returns the key's id: "hsm-", its creation time (UTC, to the second)
-// and 8 random hex digits, so that ids sort by age.
+// ID returns the key's id: "hsm-", its creation time (UTC, to the
+// nanosecond, fixed width) and 8 random hex digits, so that ids sort by
+// age: the newest key, the active one, sorts last.
 func (k *RootKey) ID() string { return k.id }
 
 // Cipher returns the token AES-GCM cipher of the key for purpose: the
@@ -85,7 +86,7 @@ func (p *Provider) GenerateRootKey(ctx context.Context, now time.Time) (*RootKey
 	if _, err := io.ReadFull(p.rand, rnd); err != nil {
 		return nil, fmt.Errorf("pkcs11: root key id: %w", err)
 	}
-	id := rootKeyPrefix + now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(rnd)
+	id := rootKeyPrefix + now.UTC().Format("20060102T150405.000000000Z") + "-" + hex.EncodeToString(rnd)
 	err := p.session(ctx, "generate root key", func(sh p11.SessionHandle) error {
 		t := append(rootKeyTemplate([]byte(id)),
 			p11.NewAttribute(p11.CKA_VALUE_LEN, 32),
