@@ -354,3 +354,30 @@ func mustGenerate(t *testing.T) *seal.RootKey {
 	}
 	return k
 }
+
+// TestCachedUnloadedKeyAfterRotation reads a key (caching its record) but
+// uses it only after the rotation destroyed the old root key: the cached
+// record must not hold the old sealed bytes.
+func TestCachedUnloadedKeyAfterRotation(t *testing.T) {
+	dir := t.TempDir()
+	ring, src, _, err := rootkey.OpenFile(filepath.Join(dir, "root.key"), true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := openDeployment(t, dir, ring, src)
+	ctx := t.Context()
+	if _, err := d.vaults.CreateKey(ctx, t0, "dev", "k", vault.CreateParams{Spec: keys.Spec{Type: keys.EC, Curve: keys.P256, Protection: keys.Software}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.vaults.GetKey(ctx, t0, vault.Ref{Vault: "dev", Name: "k"}); err != nil {
+		t.Fatal(err)
+	}
+	rot := rootkey.New(rootkey.Options{Ring: ring, Source: src, Resealers: d.resealers(), Grace: time.Millisecond})
+	if _, err := rot.Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := rot.Wait(ctx); st.State != rootkey.StateIdle || len(st.Keys) != 1 {
+		t.Fatalf("status %+v", st)
+	}
+	sign(t, d, "k")
+}

@@ -17,8 +17,8 @@ const resealBatch = 64
 // of every key version (of every vault, active and soft-deleted keys)
 // for which stale reports true, and returns how many it re-sealed. It runs
 // while the service serves: each batch re-reads its versions in one write
-// transaction and skips any that another writer changed meanwhile.
-// Nothing else about a version changes, so cached keys stay valid. It is
+// transaction and skips any that another writer changed meanwhile; the
+// cached records of re-sealed keys are dropped. It is
 // the vault's part of a root key rotation (package rootkey).
 func (s *Service) ResealMaterial(ctx context.Context, stale func(sealed []byte) bool) (int, error) {
 	var todo []versionRef
@@ -43,9 +43,9 @@ func (s *Service) ResealMaterial(ctx context.Context, stale func(sealed []byte) 
 	for len(todo) > 0 {
 		batch := todo[:min(resealBatch, len(todo))]
 		todo = todo[len(batch):]
-		n := 0
+		var done []versionRef
 		err := s.store.Update(ctx, func(tx store.Tx) error {
-			n = 0
+			done = done[:0]
 			for _, r := range batch {
 				ver, err := tx.Version(r.vault, r.name, r.id)
 				if errors.Is(err, store.ErrNotFound) {
@@ -71,14 +71,20 @@ func (s *Service) ResealMaterial(ctx context.Context, stale func(sealed []byte) 
 				if err := tx.PutVersion(ver); err != nil {
 					return err
 				}
-				n++
+				done = append(done, r)
 			}
 			return nil
 		})
 		if err != nil {
 			return total, err
 		}
-		total += n
+		// Cached records hold the old sealed bytes: a version cached but
+		// not loaded yet would be unsealed from them after the old key is
+		// gone.
+		for _, r := range done {
+			s.invalidate(r.vault, r.name)
+		}
+		total += len(done)
 	}
 	return total, nil
 }
