@@ -381,3 +381,78 @@ func TestCachedUnloadedKeyAfterRotation(t *testing.T) {
 	}
 	sign(t, d, "k")
 }
+
+// heldSealer seals with inner; its first Seal then waits on hold: a
+// request that sealed its material and has not committed it yet.
+type heldSealer struct {
+	inner  seal.Sealer
+	sealed chan struct{}
+	hold   chan struct{}
+	once   sync.Once
+}
+
+func (h *heldSealer) Seal(pt, aad []byte) ([]byte, error) {
+	out, err := h.inner.Seal(pt, aad)
+	h.once.Do(func() {
+		h.sealed <- struct{}{}
+		<-h.hold
+	})
+	return out, err
+}
+
+func (h *heldSealer) Open(sealed, aad []byte) (secret.Bytes, error) { return h.inner.Open(sealed, aad) }
+
+func (h *heldSealer) Stale(sealed []byte) bool { return h.inner.(interface{ Stale([]byte) bool }).Stale(sealed) }
+
+// TestWriteInFlightDuringRotation holds a create between sealing (under
+// the old key) and its commit while a rotation runs: committed after the
+// switch, it is sealed again under the new key; committed after the old
+// key is gone, it fails (and nothing is stored) rather than store what
+// nothing can open.
+func TestWriteInFlightDuringRotation(t *testing.T) {
+	for _, late := range []bool{false, true} {
+		dir := t.TempDir()
+		ring, src, _, err := rootkey.OpenFile(filepath.Join(dir, "root.key"), true, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := openDeployment(t, dir, ring, src)
+		h := &heldSealer{inner: ring.Derive("material"), sealed: make(chan struct{}), hold: make(chan struct{})}
+		d.vaults = vault.New(vault.Options{Store: d.db, Material: h, Backup: ring.Derive("backup"), Software: software.New(rand.Reader)})
+		ctx := t.Context()
+		errc := make(chan error, 1)
+		go func() {
+			_, err := d.vaults.CreateKey(ctx, t0, "dev", "inflight", vault.CreateParams{Spec: keys.Spec{Type: keys.EC, Curve: keys.P256, Protection: keys.Software}})
+			errc <- err
+		}()
+		<-h.sealed
+		rot := rootkey.New(rootkey.Options{Ring: ring, Source: src, Resealers: d.resealers(), Grace: time.Millisecond})
+		if _, err := rot.Rotate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if late {
+			if st, _ := rot.Wait(ctx); len(st.Keys) != 1 {
+				t.Fatalf("status %+v", st)
+			}
+		}
+		close(h.hold)
+		err = <-errc
+		if st, _ := rot.Wait(ctx); len(st.Keys) != 1 || st.State != rootkey.StateIdle {
+			t.Fatalf("status %+v", st)
+		}
+		_, getErr := d.vaults.GetKey(ctx, t0, vault.Ref{Vault: "dev", Name: "inflight"})
+		if late {
+			if err == nil || getErr == nil {
+				t.Errorf("a create committed after the old key was destroyed: err %v, key exists %v", err, getErr == nil)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("a create committed after the switch failed: %v", err)
+		}
+		if n := d.staleVersions(t); n != 0 {
+			t.Errorf("%d versions under the old key", n)
+		}
+		sign(t, d, "inflight")
+	}
+}

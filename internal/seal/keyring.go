@@ -242,6 +242,10 @@ type keyringSealer struct {
 // Format writes a fixed placeholder.
 func (s *keyringSealer) Format(f fmt.State, verb rune) { io.WriteString(f, "seal.Sealer[REDACTED]") }
 
+// Stale reports whether sealed is sealed under a key other than the
+// keyring's active one (see Keyring.Stale).
+func (s *keyringSealer) Stale(sealed []byte) bool { return s.r.Stale(sealed) }
+
 // Seal implements Sealer.
 func (s *keyringSealer) Seal(plaintext, aad []byte) ([]byte, error) {
 	k, _ := s.r.find("")

@@ -322,6 +322,9 @@ func (s *Service) RestoreKey(ctx context.Context, now time.Time, vault string, b
 			k.RotationPolicy = &store.RotationPolicy{Actions: toStoreActions(p.Actions), ExpiryTime: p.ExpiryTime, Created: p.Created, Updated: p.Updated}
 		}
 		for _, rec := range recs {
+			if rec.SealedPrivate, err = s.freshMaterial(rec.SealedPrivate, materialAAD(vault, f.Name, rec.ID)); err != nil {
+				return err
+			}
 			if err := tx.PutVersion(rec); err != nil {
 				return err
 			}

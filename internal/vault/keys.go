@@ -189,6 +189,9 @@ func (s *Service) addVersion(ctx context.Context, now time.Time, v Vault, name s
 		}
 		rec.Name = k.Name
 		k.Current, k.Updated = id, now
+		if rec.SealedPrivate, err = s.freshMaterial(rec.SealedPrivate, materialAAD(v.Name, name, id)); err != nil {
+			return err
+		}
 		if err := tx.PutVersion(rec); err != nil {
 			return err
 		}

@@ -7,6 +7,36 @@ import (
 	"github.com/keywarden/keywarden/internal/store"
 )
 
+// staler is a Sealer whose sealing key can change while records are being
+// written: a root keyring during a rotation (seal.Keyring's sealers).
+type staler interface {
+	// Stale reports whether sealed is sealed under a key other than the
+	// one that seals now.
+	Stale(sealed []byte) bool
+}
+
+// freshMaterial returns sealed, or, when the Material sealer's key changed
+// since it was sealed (a root key rotation began between sealing and this
+// write), the material sealed again under the current key. Writers of new
+// material call it inside their write transaction: a rotation's re-seal
+// passes run in write transactions too, so a record is either committed
+// before a pass (which re-seals it) or checked here after the switch, and
+// none is left under a key the rotation destroys.
+func (s *Service) freshMaterial(sealed, aad []byte) ([]byte, error) {
+	st, ok := s.material.(staler)
+	if !ok || !st.Stale(sealed) {
+		return sealed, nil
+	}
+	priv, err := s.material.Open(sealed, aad)
+	if err != nil {
+		// The rotation finished and destroyed the key meanwhile: refuse
+		// the write rather than store what nothing can open.
+		return nil, newErr(ErrUnavailable, "RootKeyRotated", "The root key was rotated while this request ran; retry it.")
+	}
+	defer priv.Clear()
+	return s.material.Seal(priv.Expose(), aad)
+}
+
 // versionRef names one key version.
 type versionRef struct{ vault, name, id string }
 
