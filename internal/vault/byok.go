@@ -18,6 +18,14 @@ func provenance(p store.Provenance) func(*store.Version) {
 	return func(rec *store.Version) { rec.Provenance = &p }
 }
 
+// kekSpec returns spec for a key generated with key_ops ops: an RSA key
+// whose key_ops are exactly ["import"] is a key-exchange key, whose private
+// key the provider makes able to unwrap only (keys.Spec.UnwrapOnly).
+func kekSpec(spec keys.Spec, ops []Operation) keys.Spec {
+	spec.UnwrapOnly = spec.Type == keys.RSA && slices.Equal(ops, []Operation{OpImport})
+	return spec
+}
+
 // importTransfer imports a bring-your-own-key transfer blob: it checks the
 // key-exchange key (KEK) the blob names — a key of the same vault,
 // HSM-protected RSA, enabled and within its validity dates, whose key_ops

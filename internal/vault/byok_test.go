@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -196,5 +197,48 @@ func TestImportTransferRefusals(t *testing.T) {
 				t.Errorf("unwrapped %d keys and destroyed %d, want %v unwrapped and all destroyed", n, hsm.destroyed-destroyed, tt.unwraps)
 			}
 		})
+	}
+}
+
+// TestKEKOpsImmutable checks that a key-exchange key cannot be turned into
+// a decryption key (whose RSA-OAEP decrypt of a captured blob's head would
+// give the ephemeral AES key), and that no key gains import after it was
+// created.
+func TestKEKOpsImmutable(t *testing.T) {
+	ctx := context.Background()
+	svc, _ := byokEnv(t)
+	hsmRSA := keys.Spec{Type: keys.RSA, Size: 2048, Protection: keys.HSM}
+	kek := newKEK(t, svc, "dev", "kek", hsmRSA)
+	signing := newKEK(t, svc, "dev", "signing", hsmRSA, vault.OpSign, vault.OpVerify)
+	kekRef := vault.Ref{Vault: "dev", Name: "kek", Version: kek.Version}
+	signRef := vault.Ref{Vault: "dev", Name: "signing", Version: signing.Version}
+	refused := []struct {
+		name string
+		ref  vault.Ref
+		ops  []vault.Operation
+	}{
+		{"KEK to decrypt", kekRef, []vault.Operation{vault.OpDecrypt}},
+		{"KEK to unwrapKey", kekRef, []vault.Operation{vault.OpUnwrapKey}},
+		{"KEK to no operations", kekRef, []vault.Operation{}},
+		{"signing key to import", signRef, []vault.Operation{vault.OpImport}},
+	}
+	for _, tt := range refused {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := svc.UpdateKey(ctx, t0, tt.ref, vault.UpdateParams{Ops: tt.ops}); !errors.Is(err, vault.ErrInvalid) || !strings.Contains(err.Error(), "import") {
+				t.Errorf("UpdateKey(ops %v) = %v, want ErrInvalid about import", tt.ops, err)
+			}
+		})
+	}
+	kv, err := svc.UpdateKey(ctx, t0, kekRef, vault.UpdateParams{Ops: []vault.Operation{vault.OpImport}, Tags: map[string]string{"a": "b"}})
+	if err != nil || !slices.Equal(kv.Ops, []vault.Operation{vault.OpImport}) {
+		t.Errorf("UpdateKey(same ops [import]) = %v, %v, want the KEK unchanged", kv.Ops, err)
+	}
+	target, _ := rsa.GenerateKey(rand.Reader, 2048)
+	tr := transfer(t, "dev", kek, target)
+	if _, _, err := svc.Decrypt(ctx, t0, kekRef, vault.OpDecrypt, keys.CipherInput{Algorithm: keys.RSAOAEP, Value: tr.Ciphertext[:256]}); err == nil {
+		t.Errorf("Decrypt(KEK, blob head) succeeded, want a refusal")
+	}
+	if _, err := svc.ImportKey(ctx, t0, "dev", "byok", vault.ImportParams{Spec: keys.Spec{Type: keys.RSA}, Transfer: tr}); err != nil {
+		t.Errorf("ImportKey(transfer) after the refused updates = %v", err)
 	}
 }

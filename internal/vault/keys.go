@@ -30,7 +30,7 @@ func (s *Service) CreateKey(ctx context.Context, now time.Time, vault, name stri
 	if err := s.checkNameFree(ctx, vault, name); err != nil {
 		return KeyVersion{}, err
 	}
-	m, err := s.provider(spec).Generate(ctx, spec)
+	m, err := s.provider(spec).Generate(ctx, kekSpec(spec, p.Ops))
 	if err != nil {
 		return KeyVersion{}, mapProviderErr(err)
 	}
@@ -345,8 +345,10 @@ func (s *Service) GetKey(ctx context.Context, now time.Time, ref Ref) (KeyVersio
 
 // UpdateKey changes a version's attributes, key_ops, tags. Key material
 // never changes. A change of key_ops, nbf or exp must follow the vault's
-// key policy. Errors: ErrNotFound, ErrInvalid (code KeyPolicyViolation when
-// the key policy refuses the change).
+// key policy. The import operation is fixed for a version's lifetime:
+// a version that has it keeps its key_ops, and no other gains it. Errors:
+// ErrNotFound, ErrInvalid (code KeyPolicyViolation when the key policy
+// refuses the change).
 func (s *Service) UpdateKey(ctx context.Context, now time.Time, ref Ref, p UpdateParams) (KeyVersion, error) {
 	v, _, cv, err := s.lookup(ctx, ref)
 	if err != nil {
@@ -384,6 +386,9 @@ func (s *Service) UpdateKey(ctx context.Context, now time.Time, ref Ref, p Updat
 		}
 		old := rec
 		if p.Ops != nil {
+			if err := checkImportOps(old.Ops, p.Ops); err != nil {
+				return err
+			}
 			rec.Ops = opsToStrings(p.Ops)
 		}
 		if p.Tags != nil {

@@ -48,7 +48,7 @@ func (s *Service) RotateKey(ctx context.Context, now time.Time, vault, name stri
 	if p == nil {
 		return KeyVersion{}, newErr(ErrUnavailable, "", "The key provider for %s keys is not configured.", wireType(spec))
 	}
-	m, err := p.Generate(ctx, spec)
+	m, err := p.Generate(ctx, kekSpec(spec, ops))
 	if err != nil {
 		return KeyVersion{}, mapProviderErr(err)
 	}

@@ -84,6 +84,22 @@ func validateOps(ops []Operation) error {
 	return nil
 }
 
+// checkImportOps refuses a key_ops update that touches the import
+// operation: a version created for import (a BYOK key-exchange key) keeps
+// exactly its key_ops for its lifetime, since its private key unwraps
+// transfer blobs, and no other version can gain import. Setting the same
+// operations again, in any order, is no change.
+func checkImportOps(old []string, ops []Operation) error {
+	had, has := slices.Contains(old, string(OpImport)), slices.Contains(ops, OpImport)
+	switch {
+	case had && !sameOps(old, opsToStrings(ops)):
+		return invalidf("The key_ops of a key with the 'import' key operation (a key-exchange key) cannot be changed: create a new key for other operations.")
+	case !had && has:
+		return invalidf("The 'import' key operation can only be set when a key is created: create a new key-exchange key.")
+	}
+	return nil
+}
+
 // validateSpec normalises and checks a key spec for a vault. It fills
 // defaults (RSA 2048, P-256), turns software requests into HSM ones in a
 // managedhsm vault, and makes the vault the Owner of HSM keys.

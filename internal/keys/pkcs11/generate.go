@@ -68,13 +68,22 @@ func (p *Provider) generateRSA(ctx context.Context, spec keys.Spec, r ref) (keys
 	if e := spec.PublicExponent; e != 0 && e != 65537 {
 		return keys.Spec{}, keys.Inputf("Unsupported RSA public exponent %d. Only 65537 is supported.", e)
 	}
+	priv := privateTemplate(r, p11.CKK_RSA)
+	if spec.UnwrapOnly {
+		// A key-exchange key: its private key only ever unwraps transfer
+		// blobs, so no decrypt can hand out a blob's ephemeral AES key.
+		for _, a := range []uint{p11.CKA_DECRYPT, p11.CKA_SIGN, p11.CKA_DERIVE} {
+			priv = withAttribute(priv, a, false)
+		}
+		priv = withAttribute(priv, p11.CKA_UNWRAP, true)
+	}
 	err := p.session(ctx, "generate RSA key", func(sh p11.SessionHandle) error {
 		_, _, err := p.m.GenerateKeyPair(sh,
 			[]*p11.Mechanism{p11.NewMechanism(p11.CKM_RSA_PKCS_KEY_PAIR_GEN, nil)},
 			append(publicTemplate(r, p11.CKK_RSA),
 				p11.NewAttribute(p11.CKA_MODULUS_BITS, size),
 				p11.NewAttribute(p11.CKA_PUBLIC_EXPONENT, []byte{1, 0, 1})),
-			privateTemplate(r, p11.CKK_RSA))
+			priv)
 		if err != nil {
 			return fmt.Errorf("C_GenerateKeyPair: %w", err)
 		}

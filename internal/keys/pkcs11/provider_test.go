@@ -37,7 +37,7 @@ var keyCache sync.Map
 func generated(t testing.TB, spec keys.Spec) (keys.Material, keys.Key) {
 	t.Helper()
 	p := provider(t)
-	name := fmt.Sprintf("%s-%d-%s-%s", spec.Type, spec.Size, spec.Curve, spec.Owner)
+	name := fmt.Sprintf("%s-%d-%s-%s-%t", spec.Type, spec.Size, spec.Curve, spec.Owner, spec.UnwrapOnly)
 	type entry struct {
 		m keys.Material
 		k keys.Key

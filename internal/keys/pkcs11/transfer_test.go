@@ -20,10 +20,11 @@ import (
 	"github.com/keywarden/keywarden/internal/keys/pkcs11"
 )
 
-// transferKEK returns an HSM RSA key-exchange key and its public key.
+// transferKEK returns an HSM RSA key-exchange key (unwrap only, as the
+// vault generates them) and its public key.
 func transferKEK(t *testing.T, bits int) (keys.Material, *rsa.PublicKey) {
 	t.Helper()
-	m, _ := generated(t, keys.Spec{Type: keys.RSA, Size: bits, Owner: "byok"})
+	m, _ := generated(t, keys.Spec{Type: keys.RSA, Size: bits, Owner: "byok", UnwrapOnly: true})
 	return m, m.Public.(*rsa.PublicKey)
 }
 
@@ -239,4 +240,59 @@ func publicOf(pub crypto.PublicKey) (crypto.PublicKey, error) {
 		return keys.NewECPublicKey(k)
 	}
 	return pub, nil
+}
+
+// TestUnwrapOnlyKEK checks the private object of a key-exchange key: it
+// unwraps, and nothing else, so no decrypt of a blob's RSA-OAEP block can
+// reveal its ephemeral AES key; other RSA keys keep decrypt and sign.
+func TestUnwrapOnlyKEK(t *testing.T) {
+	p := provider(t)
+	kekM, kekPub := transferKEK(t, 2048)
+	_, plain := generated(t, keys.Spec{Type: keys.RSA, Size: 2048, Owner: "byok"})
+	kek, err := p.Load(ctx, kekM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		k    keys.Key
+		want map[uint]bool
+	}{
+		{"KEK", kek, map[uint]bool{p11.CKA_UNWRAP: true, p11.CKA_DECRYPT: false, p11.CKA_SIGN: false, p11.CKA_DERIVE: false}},
+		{"other RSA key", plain, map[uint]bool{p11.CKA_UNWRAP: true, p11.CKA_DECRYPT: true, p11.CKA_SIGN: true, p11.CKA_DERIVE: false}},
+	} {
+		priv, _, err := pkcs11.Handles(ctx, tt.k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = pkcs11.WithSession(ctx, p, func(m pkcs11.Module, sh p11.SessionHandle) error {
+			for typ, want := range tt.want {
+				attrs, err := m.GetAttributeValue(sh, priv, []*p11.Attribute{p11.NewAttribute(typ, nil)})
+				if err != nil {
+					return err
+				}
+				if got := len(attrs[0].Value) == 1 && attrs[0].Value[0] == 1; got != want {
+					t.Errorf("%s: private object attribute %#x = %v, want %v", tt.name, typ, got, want)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	blob := wrapFor(t, kekPub, rsaKey)
+	if out, err := kek.Decrypt(ctx, keys.CipherInput{Algorithm: keys.RSAOAEP, Value: blob[:256]}); err == nil {
+		out.Clear()
+		t.Errorf("KEK Decrypt(RSA-OAEP of the blob's head) succeeded, want a refusal")
+	}
+	if _, err := kek.Sign(ctx, keys.RS256, make([]byte, 32)); err == nil {
+		t.Errorf("KEK Sign() succeeded, want a refusal")
+	}
+	m, err := p.ImportTransfer(ctx, keys.Spec{Type: keys.RSA, Protection: keys.HSM, Owner: "byok-in"}, kekM, blob)
+	if err != nil {
+		t.Fatalf("ImportTransfer(under the unwrap-only KEK) = %v", err)
+	}
+	_ = p.Destroy(ctx, m)
 }
