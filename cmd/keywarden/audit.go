@@ -43,7 +43,7 @@ func openAudit(ctx context.Context, c config.Audit, st store.Store, ring *seal.K
 	if err := os.MkdirAll(c.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("audit directory: %w", err)
 	}
-	mac, err := chainKey(c.Dir, ring, src)
+	mac, err := chainKey(ctx, c.Dir, st, ring, src)
 	if err != nil {
 		return nil, fmt.Errorf("audit chain key: %w", err)
 	}

@@ -16,11 +16,10 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
-	"github.com/keywarden/keywarden/internal/auth"
 	"github.com/keywarden/keywarden/internal/config"
 	"github.com/keywarden/keywarden/internal/keys/pkcs11"
+	"github.com/keywarden/keywarden/internal/rootkey"
 	"github.com/keywarden/keywarden/internal/seal"
-	"github.com/keywarden/keywarden/internal/store"
 	"github.com/keywarden/keywarden/internal/store/embedded"
 	"github.com/keywarden/keywarden/internal/vault"
 )
@@ -32,6 +31,9 @@ const storeFile = "keywarden.db"
 type restoreOptions struct {
 	snapshot, dataDir, rootKeyFile, config string
 	force                                  bool
+	// auditDir is the deployment's audit directory (from the config, else
+	// <data-dir>/audit), whose chain key the root key must open too.
+	auditDir string
 }
 
 func newRestoreCommand() *cobra.Command {
@@ -103,6 +105,15 @@ func runRestore(ctx context.Context, o restoreOptions, now time.Time, out io.Wri
 	if err != nil {
 		return fmt.Errorf("snapshot %s: %w; nothing was installed", o.snapshot, err)
 	}
+	// The audit directory is not rolled back: its chain key must open with
+	// the same keys, or the server would not start.
+	if path := filepath.Join(o.auditDir, chainKeyFile); fileExists(path) {
+		k, err := rootkey.FileDataKey(path, ring.Derive(rootkey.DataKeySealerPurpose), nil)
+		if err != nil {
+			return fmt.Errorf("%s: %w; put every root key in the key file, the oldest first and the current one last (docs/operations.md); nothing was installed", path, err)
+		}
+		k.Clear()
+	}
 
 	var aside string
 	if exists {
@@ -144,6 +155,10 @@ func restoreKeyring(ctx context.Context, o *restoreOptions) (ring *seal.Keyring,
 	if o.dataDir == "" {
 		return nil, "", nil, errors.New("give --data-dir (or --config)")
 	}
+	o.auditDir = filepath.Join(o.dataDir, "audit")
+	if o.config != "" {
+		o.auditDir = cfg.Audit.Dir
+	}
 	if o.rootKeyFile != "" {
 		cfg.RootKeyFile = o.rootKeyFile
 	} else if o.config == "" {
@@ -170,6 +185,12 @@ func restoreKeyring(ctx context.Context, o *restoreOptions) (ring *seal.Keyring,
 		where = "the HSM root key " + ring.Active()
 	}
 	return ring, where, closeKeys, nil
+}
+
+// fileExists reports whether path names an existing file.
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // lockStoreFile takes the lock a server holds on the store file at path,
@@ -228,8 +249,9 @@ func copySnapshot(src, dir string) (name string, size int64, sum []byte, err err
 }
 
 // checkRestored checks the store file at path: a Keywarden store of a
-// schema this binary reads, whose sealed key versions and token-signing
-// key open with ring. It names the first record that does not open,
+// schema this binary reads, whose sealed key versions and sealed blobs
+// (token and audit signing keys, dev credentials, backup data key) open
+// with ring. It names the first record that does not open,
 // never any material.
 func checkRestored(ctx context.Context, path string, ring *seal.Keyring) (vault.Inventory, error) {
 	if err := embedded.CheckSnapshot(path); err != nil {
@@ -245,29 +267,9 @@ func checkRestored(ctx context.Context, path string, ring *seal.Keyring) (vault.
 	if err != nil {
 		return inv, err
 	}
-	if err := verifyTokenSigningKey(ctx, db, ring.Derive(purposeTokenSigning)); err != nil {
+	if err := checkSealedBlobs(ctx, db, ring); err != nil {
 		return inv, err
 	}
 	return inv, nil
 }
 
-// verifyTokenSigningKey checks that sealer opens the sealed token-signing
-// key of st, if it has one: a store without key versions is otherwise not
-// checked against the root key at all.
-func verifyTokenSigningKey(ctx context.Context, st store.Store, sealer seal.Sealer) error {
-	return st.View(ctx, func(tx store.Tx) error {
-		sealed, err := tx.Blob(auth.SigningKeyBlob)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		pt, err := sealer.Open(sealed, []byte(auth.SigningKeyBlob))
-		if err != nil {
-			return fmt.Errorf("the token-signing key does not open with this root key: %w", err)
-		}
-		pt.Clear()
-		return nil
-	})
-}

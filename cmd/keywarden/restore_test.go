@@ -119,7 +119,7 @@ func TestRestoreRefused(t *testing.T) {
 		wantErr           string
 	}{
 		{"wrong root key", withKeys.snapshot, wrongRootKey(t), "does not open with this root key"},
-		{"wrong root key, no key versions", noKeys.snapshot, wrongRootKey(t), "token-signing key does not open"},
+		{"wrong root key, no key versions", noKeys.snapshot, wrongRootKey(t), "sealed token-signing-key does not open"},
 		{"not a store", notStore, withKeys.rootKey, "not a Keywarden store"},
 		{"missing snapshot", filepath.Join(t.TempDir(), "missing.db"), withKeys.rootKey, "no such file"},
 		{"missing root key", withKeys.snapshot, filepath.Join(t.TempDir(), "root.key"), "root key"},

@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -99,34 +101,94 @@ func backupSealer(ctx context.Context, st store.Store, ring *seal.Keyring, src r
 }
 
 // chainKey returns the audit chain's data key, kept sealed in the audit
-// directory. For a log from before data keys (log files but no chain.key)
-// it is created as what the root key derived for the chain, so that the
-// chain continues; for a new log it is random.
-func chainKey(dir string, ring *seal.Keyring, src rootkey.Source) (secret.Bytes, error) {
+// directory. For a log from before data keys (log files, no chain.key, and
+// a store without the backup data key) it is created as what the root key
+// derived for the chain, so that the chain continues; for a new log it is
+// random. Log files without chain.key in a deployment that has data keys
+// mean the key file was lost: the server refuses to start rather than
+// continue the chain under another key.
+func chainKey(ctx context.Context, dir string, st store.Store, ring *seal.Keyring, src rootkey.Source) (secret.Bytes, error) {
+	path := filepath.Join(dir, chainKeyFile)
 	initial := rootkey.Random(rand.Reader)
-	files, err := audit.LogFiles(dir)
-	if err != nil {
-		return secret.Bytes{}, err
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		files, err := audit.LogFiles(dir)
+		if err != nil {
+			return secret.Bytes{}, err
+		}
+		if len(files) > 0 {
+			hasDataKeys := false
+			if err := st.View(ctx, func(tx store.Tx) error {
+				_, err := tx.Blob(backupKeyBlob)
+				hasDataKeys = err == nil
+				if errors.Is(err, store.ErrNotFound) {
+					err = nil
+				}
+				return err
+			}); err != nil {
+				return secret.Bytes{}, err
+			}
+			if hasDataKeys {
+				return secret.Bytes{}, fmt.Errorf("%s holds audit log files but not %s, the sealed key of their hash chain: restore it from the audit directory's backup (docs/operations.md)", dir, chainKeyFile)
+			}
+			initial = rootkey.LegacyDerived(src, auditChainPurpose, rand.Reader)
+		}
 	}
-	if len(files) > 0 {
-		initial = rootkey.LegacyDerived(src, auditChainPurpose, rand.Reader)
+	k, err := rootkey.FileDataKey(path, ring.Derive(rootkey.DataKeySealerPurpose), initial)
+	if errors.Is(err, seal.ErrUnknownKey) {
+		return secret.Bytes{}, fmt.Errorf("%w: %s is sealed under a root key the key file does not hold — after restoring a store from before a root key rotation, put every root key in the key file, the oldest first and the current one last (docs/operations.md)", err, path)
 	}
-	return rootkey.FileDataKey(filepath.Join(dir, chainKeyFile), ring.Derive(rootkey.DataKeySealerPurpose), initial)
+	return k, err
+}
+
+// sealedBlob is a store blob sealed under the root keyring, with the
+// purpose and additional data it is sealed with.
+type sealedBlob struct {
+	name, purpose string
+	aad           []byte
+}
+
+// sealedBlobs are every store blob sealed under the root keyring: what a
+// rotation re-seals and what restore checks. A sealed blob missing here
+// would become unreadable when a rotation destroys the old key.
+func sealedBlobs() []sealedBlob {
+	return []sealedBlob{
+		{auth.SigningKeyBlob, purposeTokenSigning, []byte(auth.SigningKeyBlob)},
+		{audit.SigningKeyBlob, purposeAuditSigning, audit.SigningKeyAAD()},
+		{devCredentialsBlob, purposeDevCredentials, []byte(devCredentialsBlob)},
+		{backupKeyBlob, rootkey.DataKeySealerPurpose, rootkey.DataKeyAAD(backupKeyBlob)},
+	}
 }
 
 // resealers are every sealed record of the deployment, for root key
-// rotation. A sealed record missing here would become unreadable when the
-// old key is destroyed: every Derive in this binary has its entry.
+// rotation: key material, the sealed blobs and the audit chain key file.
 func (e *engine) resealers() []rootkey.Resealer {
-	dataKeys := e.ring.Derive(rootkey.DataKeySealerPurpose)
-	return []rootkey.Resealer{
-		{Name: "key material", Reseal: e.vaults.ResealMaterial},
-		rootkey.BlobResealer(e.store, auth.SigningKeyBlob, e.ring.Derive(purposeTokenSigning), []byte(auth.SigningKeyBlob)),
-		rootkey.BlobResealer(e.store, audit.SigningKeyBlob, e.ring.Derive(purposeAuditSigning), audit.SigningKeyAAD()),
-		rootkey.BlobResealer(e.store, devCredentialsBlob, e.ring.Derive(purposeDevCredentials), []byte(devCredentialsBlob)),
-		rootkey.DataKeyResealer(e.store, dataKeys, backupKeyBlob),
-		rootkey.FileDataKeyResealer(filepath.Join(e.cfg.Audit.Dir, chainKeyFile), dataKeys),
+	rs := []rootkey.Resealer{{Name: "key material", Reseal: e.vaults.ResealMaterial}}
+	for _, b := range sealedBlobs() {
+		rs = append(rs, rootkey.BlobResealer(e.store, b.name, e.ring.Derive(b.purpose), b.aad))
 	}
+	return append(rs, rootkey.FileDataKeyResealer(filepath.Join(e.cfg.Audit.Dir, chainKeyFile), e.ring.Derive(rootkey.DataKeySealerPurpose)))
+}
+
+// checkSealedBlobs checks that ring opens every sealed blob st holds,
+// naming the first that does not open (never its content).
+func checkSealedBlobs(ctx context.Context, st store.Store, ring *seal.Keyring) error {
+	return st.View(ctx, func(tx store.Tx) error {
+		for _, b := range sealedBlobs() {
+			sealed, err := tx.Blob(b.name)
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			pt, err := ring.Derive(b.purpose).Open(sealed, b.aad)
+			if err != nil {
+				return fmt.Errorf("the sealed %s does not open with this root key: %w", b.name, err)
+			}
+			pt.Clear()
+		}
+		return nil
+	})
 }
 
 // rootKeyAdmin adapts *rootkey.Rotator to api.RootKeys: a rotation runs

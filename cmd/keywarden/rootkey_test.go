@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/keywarden/keywarden/internal/audit"
@@ -40,6 +41,14 @@ func TestDataKeysOfExistingDeployments(t *testing.T) {
 			db.Update(ctx, func(tx store.Tx) error { return tx.PutBlob(tenantBlob, []byte("contoso")) })
 			os.WriteFile(filepath.Join(auditDir, audit.FilePrefix+"20260101T000000Z"+audit.FileSuffix), []byte("{}\n"), 0o600)
 		}
+		k, err := chainKey(ctx, auditDir, db, ring, src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		legacy := old.DeriveKey(auditChainPurpose, 32)
+		if got := k.Equal(legacy); got != existing {
+			t.Errorf("existing=%v: chain key equals the root key's derivation: %v", existing, got)
+		}
 		b, err := backupSealer(ctx, db, ring, src)
 		if err != nil {
 			t.Fatal(err)
@@ -51,13 +60,12 @@ func TestDataKeysOfExistingDeployments(t *testing.T) {
 		if !existing && err == nil {
 			t.Error("a new deployment's backup data key is the root key's derivation")
 		}
-		k, err := chainKey(auditDir, ring, src)
-		if err != nil {
-			t.Fatal(err)
-		}
-		legacy := old.DeriveKey(auditChainPurpose, 32)
-		if got := k.Equal(legacy); got != existing {
-			t.Errorf("existing=%v: chain key equals the root key's derivation: %v", existing, got)
+		// Log files without their chain key, in a deployment that has data
+		// keys: the chain key was lost, and the server refuses to start.
+		os.Remove(filepath.Join(auditDir, chainKeyFile))
+		os.WriteFile(filepath.Join(auditDir, audit.FilePrefix+"20260102T000000Z"+audit.FileSuffix), []byte("{}\n"), 0o600)
+		if _, err := chainKey(ctx, auditDir, db, ring, src); err == nil || !strings.Contains(err.Error(), "not chain.key") {
+			t.Errorf("log files without chain.key = %v, want a refusal", err)
 		}
 		db.Close()
 	}

@@ -107,8 +107,8 @@ func WriteFileAtomic(path string, data []byte) error {
 	return d.Sync()
 }
 
-// dataKeyAAD binds a sealed data key to its name.
-func dataKeyAAD(name string) []byte { return []byte("keywarden/data-key/" + name) }
+// DataKeyAAD is the additional data a data key is sealed with: its name.
+func DataKeyAAD(name string) []byte { return []byte("keywarden/data-key/" + name) }
 
 // DataKeySealerPurpose is the keyring purpose that seals data keys.
 const DataKeySealerPurpose = "data-keys"
@@ -131,7 +131,7 @@ func DataKey(ctx context.Context, st store.Store, sealer seal.Sealer, name strin
 	if err != nil {
 		return secret.Bytes{}, fmt.Errorf("data key %s: %w", name, err)
 	}
-	k, err := sealer.Open(sealed, dataKeyAAD(name))
+	k, err := sealer.Open(sealed, DataKeyAAD(name))
 	if err != nil {
 		return secret.Bytes{}, fmt.Errorf("data key %s: %w", name, err)
 	}
@@ -145,7 +145,7 @@ func createDataKey(ctx context.Context, st store.Store, sealer seal.Sealer, name
 	if err != nil {
 		return nil, err
 	}
-	fresh, err := sealer.Seal(k.Expose(), dataKeyAAD(name))
+	fresh, err := sealer.Seal(k.Expose(), DataKeyAAD(name))
 	k.Clear()
 	if err != nil {
 		return nil, err
@@ -164,7 +164,7 @@ func createDataKey(ctx context.Context, st store.Store, sealer seal.Sealer, name
 
 // DataKeyResealer re-seals the data key of DataKey.
 func DataKeyResealer(st store.Store, sealer seal.Sealer, name string) Resealer {
-	return BlobResealer(st, name, sealer, dataKeyAAD(name))
+	return BlobResealer(st, name, sealer, DataKeyAAD(name))
 }
 
 // FileDataKey is DataKey for a data key kept in a file (the audit chain
@@ -177,7 +177,7 @@ func FileDataKey(path string, sealer seal.Sealer, initial func() (secret.Bytes, 
 		if err != nil {
 			return secret.Bytes{}, err
 		}
-		sealed, err = sealer.Seal(k.Expose(), dataKeyAAD(name))
+		sealed, err = sealer.Seal(k.Expose(), DataKeyAAD(name))
 		k.Clear()
 		if err != nil {
 			return secret.Bytes{}, err
@@ -188,7 +188,7 @@ func FileDataKey(path string, sealer seal.Sealer, initial func() (secret.Bytes, 
 	} else if err != nil {
 		return secret.Bytes{}, fmt.Errorf("data key %s: %w", name, err)
 	}
-	k, err := sealer.Open(sealed, dataKeyAAD(name))
+	k, err := sealer.Open(sealed, DataKeyAAD(name))
 	if err != nil {
 		return secret.Bytes{}, fmt.Errorf("data key %s: %w", path, err)
 	}
@@ -197,7 +197,7 @@ func FileDataKey(path string, sealer seal.Sealer, initial func() (secret.Bytes, 
 
 // FileDataKeyResealer re-seals the data key of FileDataKey.
 func FileDataKeyResealer(path string, sealer seal.Sealer) Resealer {
-	return FileResealer(path, sealer, dataKeyAAD(filepath.Base(path)))
+	return FileResealer(path, sealer, DataKeyAAD(filepath.Base(path)))
 }
 
 // LegacyDerived returns an initial function for DataKey that gives what
