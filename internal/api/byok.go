@@ -64,32 +64,33 @@ func (s *Server) transferIn(k *JSONWebKey) (keys.Spec, *vault.Transfer, error) {
 		}
 		return spec, nil, err
 	}
-	ref, ok := s.keyRef(b.KID)
+	ref, base, ok := s.keyRef(b.KID)
 	if !ok {
 		return spec, nil, badParameter("The BYOK transfer blob's kid %s is not a key identifier of this server (https://{vault host}/keys/{name}/{version}).", truncate(b.KID, 200))
 	}
-	return spec, &vault.Transfer{KEK: ref, KEKID: b.KID, Generator: b.Generator, Ciphertext: b.Ciphertext}, nil
+	return spec, &vault.Transfer{KEK: ref, KEKID: base, Generator: b.Generator, Ciphertext: b.Ciphertext}, nil
 }
 
 // keyRef resolves a key identifier, https://{host}/keys/{name}[/{version}],
 // to the key it names on this server: the vault its host names, or the
-// default vault for a bare origin.
-func (s *Server) keyRef(kid string) (vault.Ref, bool) {
+// default vault for a bare origin. base is the key's version-less id, its
+// host in lower case.
+func (s *Server) keyRef(kid string) (ref vault.Ref, base string, ok bool) {
 	u, err := url.Parse(kid)
 	if err != nil || !strings.EqualFold(u.Scheme, "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return vault.Ref{}, false
+		return vault.Ref{}, "", false
 	}
 	segs := strings.Split(strings.TrimPrefix(u.Path, "/"), "/")
 	if len(segs) < 2 || len(segs) > 3 || segs[0] != "keys" || segs[1] == "" {
-		return vault.Ref{}, false
+		return vault.Ref{}, "", false
 	}
 	name, _, named := s.vaultOfHost(u.Host)
 	if !named {
 		name = s.cfg.DefaultVault
 	}
-	ref := vault.Ref{Vault: name, Name: segs[1]}
+	ref = vault.Ref{Vault: name, Name: segs[1]}
 	if len(segs) == 3 {
 		ref.Version = segs[2]
 	}
-	return ref, true
+	return ref, "https://" + strings.ToLower(u.Host) + "/keys/" + escapeName(segs[1]), true
 }

@@ -35,15 +35,16 @@ func TestTransferIn(t *testing.T) {
 		name, jwk string
 		spec      keys.Spec
 		ref       vault.Ref
+		kekID     string // version-less, host in lower case
 	}{
 		{"named vault", `{"kty":"RSA-HSM","key_hsm":"` + blob("https://dev.localhost:8443/keys/kek/"+ver) + `"}`,
-			keys.Spec{Type: keys.RSA, Protection: keys.HSM}, vault.Ref{Vault: "dev", Name: "kek", Version: ver}},
+			keys.Spec{Type: keys.RSA, Protection: keys.HSM}, vault.Ref{Vault: "dev", Name: "kek", Version: ver}, "https://dev.localhost:8443/keys/kek"},
 		{"other vault", `{"kty":"RSA-HSM","key_hsm":"` + blob("https://other.localhost/keys/kek/"+ver) + `"}`,
-			keys.Spec{Type: keys.RSA, Protection: keys.HSM}, vault.Ref{Vault: "other", Name: "kek", Version: ver}},
+			keys.Spec{Type: keys.RSA, Protection: keys.HSM}, vault.Ref{Vault: "other", Name: "kek", Version: ver}, "https://other.localhost/keys/kek"},
 		{"bare origin, no version", `{"kty":"EC-HSM","crv":"P-256","key_hsm":"` + blob("https://127.0.0.1:8443/keys/kek") + `"}`,
-			keys.Spec{Type: keys.EC, Curve: keys.P256, Protection: keys.HSM}, vault.Ref{Vault: "dev", Name: "kek"}},
-		{"kty without -HSM", `{"kty":"RSA","key_hsm":"` + blob("https://dev.localhost/keys/kek/"+ver) + `"}`,
-			keys.Spec{Type: keys.RSA, Protection: keys.HSM}, vault.Ref{Vault: "dev", Name: "kek", Version: ver}},
+			keys.Spec{Type: keys.EC, Curve: keys.P256, Protection: keys.HSM}, vault.Ref{Vault: "dev", Name: "kek"}, "https://127.0.0.1:8443/keys/kek"},
+		{"kty without -HSM", `{"kty":"RSA","key_hsm":"` + blob("https://Dev.LocalHost/keys/kek/"+ver) + `"}`,
+			keys.Spec{Type: keys.RSA, Protection: keys.HSM}, vault.Ref{Vault: "dev", Name: "kek", Version: ver}, "https://dev.localhost/keys/kek"},
 	}
 	for _, tt := range ok {
 		t.Run(tt.name, func(t *testing.T) {
@@ -55,8 +56,8 @@ func TestTransferIn(t *testing.T) {
 			if err != nil {
 				t.Fatalf("transferIn() = %v", err)
 			}
-			if spec != tt.spec || tr.KEK != tt.ref || tr.Generator != "gen 1" || len(tr.Ciphertext) <= 256 {
-				t.Errorf("transferIn() = %+v, %+v; want %+v, %+v", spec, tr.KEK, tt.spec, tt.ref)
+			if spec != tt.spec || tr.KEK != tt.ref || tr.KEKID != tt.kekID || tr.Generator != "gen 1" || len(tr.Ciphertext) <= 256 {
+				t.Errorf("transferIn() = %+v, %+v, %s; want %+v, %+v, %s", spec, tr.KEK, tr.KEKID, tt.spec, tt.ref, tt.kekID)
 			}
 		})
 	}

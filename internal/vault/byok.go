@@ -32,7 +32,8 @@ func kekSpec(spec keys.Spec, ops []Operation) keys.Spec {
 // are exactly ["import"] — has the HSM provider unwrap the blob under it
 // (keys.TransferImporter), applies the vault's key policy to the unwrapped
 // key's shape, and stores it as a new version whose provenance names the
-// method (byok), the blob's generator and its kid. A key always gets HSM
+// method (byok), the blob's generator and the KEK's key id with the
+// version that unwrapped it. A key always gets HSM
 // protection, so a standard vault refuses it. Whatever fails after the
 // unwrap destroys the objects it made: a refused import creates nothing.
 //
@@ -61,7 +62,7 @@ func (s *Service) importTransfer(ctx context.Context, now time.Time, vault, name
 	if err := s.checkNameFree(ctx, vault, name); err != nil {
 		return KeyVersion{}, err
 	}
-	kek, err := s.transferKEK(ctx, now, v, t)
+	kek, kekVersion, err := s.transferKEK(ctx, now, v, t)
 	if err != nil {
 		return KeyVersion{}, err
 	}
@@ -71,7 +72,7 @@ func (s *Service) importTransfer(ctx context.Context, now time.Time, vault, name
 		return KeyVersion{}, mapProviderErr(err)
 	}
 	defer m.Private.Clear()
-	kv, err := s.keepTransferred(ctx, now, v, name, req, m, p, t)
+	kv, err := s.keepTransferred(ctx, now, v, name, req, m, p, t, kekVersion)
 	if err != nil {
 		if d, ok := s.hsm.(keys.Destroyer); ok {
 			_ = d.Destroy(context.WithoutCancel(ctx), m)
@@ -82,8 +83,9 @@ func (s *Service) importTransfer(ctx context.Context, now time.Time, vault, name
 }
 
 // keepTransferred checks the unwrapped key m against the request and the
-// vault's key policy, then stores it as the new current version.
-func (s *Service) keepTransferred(ctx context.Context, now time.Time, v Vault, name string, req keys.Spec, m keys.Material, p ImportParams, t *Transfer) (KeyVersion, error) {
+// vault's key policy, then stores it as the new current version, whose
+// provenance names the KEK version kekVersion that unwrapped it.
+func (s *Service) keepTransferred(ctx context.Context, now time.Time, v Vault, name string, req keys.Spec, m keys.Material, p ImportParams, t *Transfer, kekVersion string) (KeyVersion, error) {
 	if req.Curve != "" && m.Spec.Curve != req.Curve {
 		return KeyVersion{}, invalidf("The BYOK transfer blob holds a %s key, but crv %s was requested.", m.Spec.Curve, req.Curve)
 	}
@@ -91,34 +93,40 @@ func (s *Service) keepTransferred(ctx context.Context, now time.Time, v Vault, n
 		return KeyVersion{}, err
 	}
 	return s.addVersion(ctx, now, v, name, m, p.Ops, p.Attributes, p.Tags,
-		provenance(store.Provenance{Method: ProvenanceBYOK, Generator: t.Generator, KEK: t.KEKID, Imported: now}))
+		provenance(store.Provenance{Method: ProvenanceBYOK, Generator: t.Generator, KEK: t.KEKID + "/" + kekVersion, Imported: now}))
 }
 
-// transferKEK returns the material of the key-exchange key a transfer
-// names, after checking that it may serve as one. The caller clears
-// Private.
-func (s *Service) transferKEK(ctx context.Context, now time.Time, v Vault, t *Transfer) (keys.Material, error) {
+// transferKEK returns the material and the version id of the key-exchange
+// key a transfer names, after checking that it may serve as one: besides
+// its shape and state, Azure's rule that the KEK was generated in the HSM,
+// so a version with a provenance (imported, as plaintext or from another
+// transfer) is refused; a generated version restored from a backup has
+// none and qualifies. The caller clears Private.
+func (s *Service) transferKEK(ctx context.Context, now time.Time, v Vault, t *Transfer) (keys.Material, string, error) {
 	kid := truncate(t.KEKID, 200)
 	if t.KEK.Vault != v.Name {
-		return keys.Material{}, invalidf("The key-exchange key %s of the BYOK transfer blob is not in vault %s: create the KEK in the vault the key is imported into.", kid, v.Name)
+		return keys.Material{}, "", invalidf("The key-exchange key %s of the BYOK transfer blob is not in vault %s: create the KEK in the vault the key is imported into.", kid, v.Name)
 	}
 	_, _, cv, err := s.lookup(ctx, t.KEK)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
-			return keys.Material{}, invalidf("The key-exchange key %s of the BYOK transfer blob was not found in vault %s.", kid, v.Name)
+			return keys.Material{}, "", invalidf("The key-exchange key %s of the BYOK transfer blob was not found in vault %s.", kid, v.Name)
 		}
-		return keys.Material{}, err
+		return keys.Material{}, "", err
 	}
 	rec := cv.rec
 	switch {
 	case keys.Type(rec.Type) != keys.RSA || keys.Protection(rec.Protection) != keys.HSM:
-		return keys.Material{}, invalidf("The key-exchange key %s must be an HSM-protected RSA key (RSA-HSM); it is %s.", kid, wireType(s.specOf(rec)))
+		return keys.Material{}, "", invalidf("The key-exchange key %s must be an HSM-protected RSA key (RSA-HSM); it is %s.", kid, wireType(s.specOf(rec)))
 	case !slices.Equal(rec.Ops, []string{string(OpImport)}):
-		return keys.Material{}, invalidf("The key-exchange key %s must allow only the import operation (key_ops [\"import\"]); it allows [%s].", kid, strings.Join(rec.Ops, ", "))
+		return keys.Material{}, "", invalidf("The key-exchange key %s must allow only the import operation (key_ops [\"import\"]); it allows [%s].", kid, strings.Join(rec.Ops, ", "))
 	case !rec.Enabled:
-		return keys.Material{}, invalidf("The key-exchange key %s is disabled.", kid)
+		return keys.Material{}, "", invalidf("The key-exchange key %s is disabled.", kid)
 	case rec.NotBefore != nil && now.Before(*rec.NotBefore), rec.Expires != nil && !now.Before(*rec.Expires):
-		return keys.Material{}, invalidf("The key-exchange key %s is outside its validity dates.", kid)
+		return keys.Material{}, "", invalidf("The key-exchange key %s is outside its validity dates.", kid)
+	case rec.Provenance != nil:
+		return keys.Material{}, "", invalidf("The key-exchange key %s was imported; a key-exchange key must be generated in the HSM: create one with key_ops [\"import\"].", kid)
 	}
-	return s.materialOf(rec)
+	m, err := s.materialOf(rec)
+	return m, rec.ID, err
 }

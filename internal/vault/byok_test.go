@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/keywarden/keywarden/internal/byok"
 	"github.com/keywarden/keywarden/internal/keys"
@@ -84,8 +85,8 @@ func newKEK(t *testing.T, svc *vault.Service, vaultName, name string, spec keys.
 // transfer packages key for the KEK kv of vault vaultName.
 func transfer(t *testing.T, vaultName string, kv vault.KeyVersion, key any) *vault.Transfer {
 	t.Helper()
-	kid := "https://" + vaultName + ".vault.test/keys/" + kv.Name + "/" + kv.Version
-	blob, err := byok.Package(rand.Reader, kv.Public.(*rsa.PublicKey), key, kid, "keywarden test")
+	base := "https://" + vaultName + ".vault.test/keys/" + kv.Name
+	blob, err := byok.Package(rand.Reader, kv.Public.(*rsa.PublicKey), key, base+"/"+kv.Version, "keywarden test")
 	if err != nil {
 		t.Fatalf("byok.Package() = %v", err)
 	}
@@ -93,7 +94,7 @@ func transfer(t *testing.T, vaultName string, kv vault.KeyVersion, key any) *vau
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &vault.Transfer{KEK: vault.Ref{Vault: vaultName, Name: kv.Name, Version: kv.Version}, KEKID: b.KID, Generator: b.Generator, Ciphertext: b.Ciphertext}
+	return &vault.Transfer{KEK: vault.Ref{Vault: vaultName, Name: kv.Name, Version: kv.Version}, KEKID: base, Generator: b.Generator, Ciphertext: b.Ciphertext}
 }
 
 func TestImportTransfer(t *testing.T) {
@@ -112,7 +113,7 @@ func TestImportTransfer(t *testing.T) {
 	if kv.Spec.Protection != keys.HSM || kv.Spec.Curve != keys.P256 || !want.Equal(kv.Public) {
 		t.Errorf("ImportKey(transfer) = %s %s %v, want the packaged P-256 key, HSM-protected", kv.Spec.Protection, kv.Spec.Curve, kv.Public)
 	}
-	wantProv := vault.Provenance{Method: vault.ProvenanceBYOK, Generator: "keywarden test", KEK: tr.KEKID, Imported: t0}
+	wantProv := vault.Provenance{Method: vault.ProvenanceBYOK, Generator: "keywarden test", KEK: "https://dev.vault.test/keys/kek/" + kek.Version, Imported: t0}
 	if kv.Provenance == nil || *kv.Provenance != wantProv {
 		t.Errorf("ImportKey(transfer).Provenance = %+v, want %+v", kv.Provenance, wantProv)
 	}
@@ -126,6 +127,15 @@ func TestImportTransfer(t *testing.T) {
 	}
 	if ok, err := keys.VerifyPublic(want, keys.ES256, digest("byok"), sig); !ok || err != nil {
 		t.Errorf("VerifyPublic(original key, signature) = %v, %v, want true", ok, err)
+	}
+
+	// A kid without a version names the KEK's current version, which the
+	// provenance records.
+	latest := transfer(t, "dev", kek, ecKey)
+	latest.KEK.Version = ""
+	kv2, err := svc.ImportKey(ctx, t0, "dev", "byok-ec2", vault.ImportParams{Spec: keys.Spec{Type: keys.EC, Protection: keys.HSM}, Transfer: latest})
+	if err != nil || kv2.Provenance == nil || kv2.Provenance.KEK != wantProv.KEK {
+		t.Errorf("ImportKey(kid without version).Provenance = %+v, %v; want KEK %s", kv2.Provenance, err, wantProv.KEK)
 	}
 
 	// A plain import records its method too.
@@ -158,6 +168,27 @@ func TestImportTransferRefusals(t *testing.T) {
 	p521, _ := ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
 	p256, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 
+	imported, err := svc.ImportKey(ctx, t0, "dev", "kek-imported", vault.ImportParams{Spec: hsmRSA, Private: rsaKey, Ops: []vault.Operation{vault.OpImport}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byokKEK, err := svc.ImportKey(ctx, t0, "dev", "kek-byok", vault.ImportParams{Spec: hsmRSA, Transfer: transfer(t, "dev", kek, rsaKey), Ops: []vault.Operation{vault.OpImport}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, before, after := false, t0.Add(time.Hour), t0.Add(-time.Hour)
+	disabled := newKEK(t, svc, "dev", "kek-disabled", hsmRSA)
+	notYet := newKEK(t, svc, "dev", "kek-nbf", hsmRSA)
+	expired := newKEK(t, svc, "dev", "kek-exp", hsmRSA)
+	for _, u := range []struct {
+		kv vault.KeyVersion
+		a  vault.Attributes
+	}{{disabled, vault.Attributes{Enabled: &f}}, {notYet, vault.Attributes{NotBefore: &before}}, {expired, vault.Attributes{Expires: &after}}} {
+		if _, err := svc.UpdateKey(ctx, t0, vault.Ref{Vault: "dev", Name: u.kv.Name, Version: u.kv.Version}, vault.UpdateParams{Attributes: u.a}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hsm.imported, hsm.destroyed = 0, 0
 	wrongKEK := transfer(t, "dev", kek, rsaKey)
 	wrongKEK.KEK.Name, wrongKEK.KEK.Version = otherKEK.Name, otherKEK.Version
 	tampered := transfer(t, "dev", kek, rsaKey)
@@ -178,6 +209,11 @@ func TestImportTransferRefusals(t *testing.T) {
 		{"software KEK", "dev", keys.Spec{Type: keys.RSA}, transfer(t, "dev", soft, rsaKey), "HSM-protected RSA key", false},
 		{"KEK in another vault", "dev", keys.Spec{Type: keys.RSA}, transfer(t, "other", elsewhere, rsaKey), "is not in vault dev", false},
 		{"KEK not found", "dev", keys.Spec{Type: keys.RSA}, missing, "was not found", false},
+		{"KEK imported in plaintext", "dev", keys.Spec{Type: keys.RSA}, transfer(t, "dev", imported, rsaKey), "must be generated in the HSM", false},
+		{"KEK imported from a transfer", "dev", keys.Spec{Type: keys.RSA}, transfer(t, "dev", byokKEK, rsaKey), "must be generated in the HSM", false},
+		{"KEK disabled", "dev", keys.Spec{Type: keys.RSA}, transfer(t, "dev", disabled, rsaKey), "is disabled", false},
+		{"KEK not yet valid", "dev", keys.Spec{Type: keys.RSA}, transfer(t, "dev", notYet, rsaKey), "outside its validity dates", false},
+		{"KEK expired", "dev", keys.Spec{Type: keys.RSA}, transfer(t, "dev", expired, rsaKey), "outside its validity dates", false},
 		{"RSA blob as EC", "dev", keys.Spec{Type: keys.EC}, transfer(t, "dev", kek, rsaKey), "is not an EC key", false},
 		{"standard vault", "std", keys.Spec{Type: keys.RSA}, transfer(t, "dev", kek, rsaKey), "premium", false},
 		{"curve refused by the key policy", "dev", keys.Spec{Type: keys.EC}, transfer(t, "dev", kek, p521), "allowedCurves", true},

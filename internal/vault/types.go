@@ -245,7 +245,9 @@ type ImportParams struct {
 type Transfer struct {
 	// KEK names the key-exchange key, as the blob's kid resolves.
 	KEK Ref
-	// KEKID is the blob's kid as written, recorded in the provenance.
+	// KEKID is the key id the blob's kid names, without a version
+	// (https://{vault host}/keys/{name}); the provenance records it with
+	// the id of the KEK version that unwrapped the blob.
 	KEKID string
 	// Generator is the tool that made the blob, as the blob names it.
 	Generator string
