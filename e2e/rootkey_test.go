@@ -328,3 +328,44 @@ func TestRootKeyInHSM(t *testing.T) {
 		}
 	}
 }
+
+// TestRootKeyRotationCrash kills the server (SIGKILL) right after a
+// rotation made its new key active, before the re-sealing: the key file
+// holds both keys, and the next start finishes the rotation.
+func TestRootKeyRotationCrash(t *testing.T) {
+	s := startDev(t, "", 0)
+	c := s.client(false)
+	keys := createECKeys(t, c, "crash", 3)
+	started := rootKeyCLI(t, s, "rotate")
+	s.kill()
+	if started.State != "rotating" || len(started.Keys) != 2 {
+		t.Fatalf("rotate = %+v, want rotating with two keys", started)
+	}
+	rootPath := filepath.Join(s.dataDir, "root.key")
+	if b, err := os.ReadFile(rootPath); err != nil || len(b) != 64 {
+		t.Fatalf("root.key after the crash: %d bytes (%v), want both keys", len(b), err)
+	}
+	s2 := startDev(t, s.dataDir, s.port)
+	deadline := time.Now().Add(30 * time.Second)
+	st := rootKeyCLI(t, s2, "show")
+	for ; len(st.Keys) != 1 || st.State != "idle"; st = rootKeyCLI(t, s2, "show") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the rotation was not finished after the restart: %+v", st)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if st.Active != started.Active {
+		t.Errorf("active key after the restart %s, want the rotation's new key %s", st.Active, started.Active)
+	}
+	for _, k := range keys {
+		if err := signVerify(s2.client(false), k); err != nil {
+			t.Error(err)
+		}
+	}
+	if b, _ := os.ReadFile(rootPath); len(b) != 32 {
+		t.Errorf("root.key after the finished rotation: %d bytes, want one key", len(b))
+	}
+	if !strings.Contains(s2.output(), "interrupted") {
+		t.Errorf("the restart did not say it finished an interrupted rotation")
+	}
+}

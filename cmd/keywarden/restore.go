@@ -175,7 +175,7 @@ func restoreKeyring(ctx context.Context, o *restoreOptions) (ring *seal.Keyring,
 			hsm.Close()
 		}
 	}
-	ring, _, err = openKeyring(ctx, cfg, hsm, false, slog.New(slog.DiscardHandler))
+	ring, _, err = openKeyringMode(ctx, cfg, hsm, false, true, slog.New(slog.DiscardHandler))
 	if err != nil {
 		closeKeys()
 		return nil, "", nil, err

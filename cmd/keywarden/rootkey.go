@@ -47,12 +47,19 @@ const (
 // file's records into it when one is found). create allows creating a
 // first root key (dev, init).
 func openKeyring(ctx context.Context, cfg config.Config, hsm *pkcs11.Provider, create bool, log *slog.Logger) (*seal.Keyring, rootkey.Source, error) {
+	return openKeyringMode(ctx, cfg, hsm, create, false, log)
+}
+
+// openKeyringMode is openKeyring; checkOnly opens without creating or
+// changing anything (restore's check).
+func openKeyringMode(ctx context.Context, cfg config.Config, hsm *pkcs11.Provider, create, checkOnly bool, log *slog.Logger) (*seal.Keyring, rootkey.Source, error) {
 	switch cfg.SealMode {
 	case "hsm":
 		if hsm == nil {
 			return nil, nil, errors.New(`root key: sealMode "hsm" needs an HSM: configure the hsm section (dev: install SoftHSM2)`)
 		}
-		ring, src, created, err := rootkey.OpenHSM(ctx, hsm, cfg.RootKeyFile, create, time.Now(), rand.Reader)
+		o := rootkey.HSMOptions{Label: cfg.SealKeyLabel, LegacyPath: cfg.RootKeyFile, Create: create, CheckOnly: checkOnly}
+		ring, src, created, err := rootkey.OpenHSM(ctx, hsm, o, time.Now(), rand.Reader)
 		if err != nil {
 			return nil, nil, fmt.Errorf("root key: %w", err)
 		}

@@ -105,8 +105,8 @@ taken before the rotation needs the root key material from before it.`,
 				if d, err = waitRotation(ctx, client, timeout); err != nil {
 					return err
 				}
-				if d.State != "idle" {
-					return fmt.Errorf("root key rotation %s: %s", d.State, d.Error)
+				if d.State != "idle" || len(d.Keys) != 1 {
+					return fmt.Errorf("root key rotation %s with %d keys held: %s", d.State, len(d.Keys), d.Error)
 				}
 			}
 			return p.print(d, rootKeyTable(d))

@@ -57,6 +57,10 @@ type Config struct {
 	// "file" (default: RootKeyFile) or "hsm" (an AES key inside the token
 	// of the hsm section, which never leaves it).
 	SealMode string `json:"sealMode"`
+	// SealKeyLabel is the CKA_LABEL of the root key objects in sealMode
+	// "hsm"; empty means "kw-root". Deployments sharing a token need
+	// distinct labels.
+	SealKeyLabel string `json:"sealKeyLabel"`
 	// TokenTTL is the lifetime of issued access tokens.
 	TokenTTL Duration `json:"tokenTTL"`
 	// ShutdownTimeout bounds the drain of in-flight requests.
@@ -307,6 +311,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		"KEYWARDEN_TLS_KEY_FILE":   &c.TLS.KeyFile,
 		"KEYWARDEN_ROOT_KEY_FILE":  &c.RootKeyFile,
 		"KEYWARDEN_SEAL_MODE":      &c.SealMode,
+		"KEYWARDEN_SEAL_KEY_LABEL": &c.SealKeyLabel,
 		"KEYWARDEN_LOG_FORMAT":     &c.LogFormat,
 		"KEYWARDEN_LOG_LEVEL":      &c.LogLevel,
 		"KEYWARDEN_METRICS_LISTEN": &c.Metrics.Listen,
@@ -379,6 +384,9 @@ func (c *Config) Validate() error {
 	case "hsm": // the engine checks that an HSM is configured
 	default:
 		return fmt.Errorf("config: sealMode %q: use file or hsm", c.SealMode)
+	}
+	if len(c.SealKeyLabel) > 64 || strings.ContainsFunc(c.SealKeyLabel, func(r rune) bool { return r <= ' ' || r > '~' }) {
+		return fmt.Errorf("config: sealKeyLabel %q: use up to 64 printable ASCII characters without spaces", c.SealKeyLabel)
 	}
 	seen := map[string]bool{}
 	for i, v := range c.Vaults {

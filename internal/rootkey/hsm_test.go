@@ -36,11 +36,9 @@ func TestHSMRootKey(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "root.key")
 
-	if _, _, _, err := rootkey.OpenHSM(ctx, p, "", false, t0, nil); err != rootkey.ErrNoHSMRootKey {
-		existing, _ := p.RootKeys(ctx)
-		if len(existing) == 0 {
-			t.Fatalf("OpenHSM without keys = %v, want ErrNoHSMRootKey", err)
-		}
+	const label = "kw-root-rootkey-test"
+	if _, _, _, err := rootkey.OpenHSM(ctx, p, rootkey.HSMOptions{Label: label}, t0, nil); err != rootkey.ErrNoHSMRootKey {
+		t.Fatalf("OpenHSM without keys = %v, want ErrNoHSMRootKey", err)
 	}
 
 	// A file-mode deployment with a key.
@@ -56,14 +54,21 @@ func TestHSMRootKey(t *testing.T) {
 	d.db.Close()
 
 	// Switched to HSM mode: the file key is kept until the move is done.
-	ring, hsrc, created, err := rootkey.OpenHSM(ctx, p, path, false, t0, nil)
+	// A check-only open (restore) changes nothing in the token.
+	if _, _, created, err := rootkey.OpenHSM(ctx, p, rootkey.HSMOptions{Label: label, LegacyPath: path, CheckOnly: true}, t0, nil); err != nil || created {
+		t.Fatalf("check-only OpenHSM = %v, created %v", err, created)
+	}
+	if ks, _ := p.RootKeys(ctx, label); len(ks) != 0 {
+		t.Fatalf("a check-only open created %d token keys", len(ks))
+	}
+	ring, hsrc, created, err := rootkey.OpenHSM(ctx, p, rootkey.HSMOptions{Label: label, LegacyPath: path}, t0, nil)
 	if err != nil || !created {
 		t.Fatalf("OpenHSM = %v, created %v", err, created)
 	}
 	t.Cleanup(func() {
-		ks, _ := p.RootKeys(ctx)
+		ks, _ := p.RootKeys(ctx, label)
 		for _, k := range ks {
-			_ = p.DestroyRootKey(ctx, k.ID())
+			_ = p.DestroyRootKey(ctx, label, k.ID())
 		}
 	})
 	if ids := ring.IDs(); len(ids) != 2 || !strings.HasPrefix(ids[0], "file-") || !strings.HasPrefix(ids[1], "hsm-") {
@@ -95,7 +100,7 @@ func TestHSMRootKey(t *testing.T) {
 	if st.State != rootkey.StateIdle || len(st.Keys) != 1 || st.Active == first {
 		t.Fatalf("status %+v", st)
 	}
-	ks, err := p.RootKeys(ctx)
+	ks, err := p.RootKeys(ctx, label)
 	if err != nil || len(ks) != 1 || ks[0].ID() != st.Active {
 		t.Fatalf("token root keys after rotation: %v %v", ks, err)
 	}
@@ -103,7 +108,7 @@ func TestHSMRootKey(t *testing.T) {
 	d.db.Close()
 
 	// A restart finds the key in the token alone.
-	ring2, hsrc2, created, err := rootkey.OpenHSM(ctx, p, path, false, t0, nil)
+	ring2, hsrc2, created, err := rootkey.OpenHSM(ctx, p, rootkey.HSMOptions{Label: label, LegacyPath: path}, t0, nil)
 	if err != nil || created || ring2.Active() != st.Active {
 		t.Fatalf("reopen: %v created %v", err, created)
 	}

@@ -142,13 +142,23 @@ func (r *Rotator) Status() Status {
 
 // Rotate creates a new root key, makes it active and starts re-sealing
 // every record under it in the background (under ctx, which should live as
-// long as the server). It returns once the new key is active. Errors:
-// ErrRotating, or the source's error (nothing changed).
+// long as the server). It returns once the new key is active. When an
+// earlier rotation did not finish (more than one key is held), it finishes
+// that one instead of creating another key. Errors: ErrRotating, or the
+// source's error (nothing changed).
 func (r *Rotator) Rotate(ctx context.Context) (Status, error) {
 	r.mu.Lock()
 	if r.done != nil {
 		r.mu.Unlock()
 		return r.Status(), ErrRotating
+	}
+	if len(r.ring.IDs()) > 1 {
+		// A rotation failed or was interrupted: finish it rather than
+		// add yet another key.
+		r.log.Warn("finishing the unfinished root key rotation", "active_key", r.ring.Active())
+		r.startLocked(ctx)
+		r.mu.Unlock()
+		return r.Status(), nil
 	}
 	k, err := r.source.New(ctx, r.now())
 	if err != nil {
@@ -259,11 +269,14 @@ func (r *Rotator) finish(ctx context.Context) error {
 		return fmt.Errorf("records were still sealed under an old root key after %d passes", maxPasses)
 	}
 	for _, id := range slices.DeleteFunc(r.ring.IDs(), func(id string) bool { return id == active }) {
-		if err := r.source.Remove(ctx, id); err != nil {
-			return fmt.Errorf("destroying the old root key %s: %w", id, err)
-		}
+		// Out of the keyring first: nothing opens with it any more, and a
+		// failure below leaves it in the key store, where the next start
+		// finds it and finishes.
 		if err := r.ring.Remove(id); err != nil {
 			return err
+		}
+		if err := r.source.Remove(ctx, id); err != nil {
+			return fmt.Errorf("destroying the old root key %s: %w", id, err)
 		}
 		r.log.Info("old root key destroyed", "key", id)
 	}

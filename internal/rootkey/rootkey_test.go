@@ -456,3 +456,33 @@ func TestWriteInFlightDuringRotation(t *testing.T) {
 		sign(t, d, "inflight")
 	}
 }
+
+// TestRotateAfterFailureFinishes checks that rotating again after a
+// failed rotation finishes it instead of adding another key.
+func TestRotateAfterFailureFinishes(t *testing.T) {
+	dir := t.TempDir()
+	ring, src, _, err := rootkey.OpenFile(filepath.Join(dir, "root.key"), true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := openDeployment(t, dir, ring, src)
+	ctx := t.Context()
+	f := &failing{}
+	rot := rootkey.New(rootkey.Options{Ring: ring, Source: src, Resealers: append(d.resealers(), rootkey.Resealer{Name: "flaky", Reseal: f.reseal}), Grace: time.Millisecond})
+	for i := 0; i < 5; i++ { // more failures than a key file holds keys
+		if _, err := rot.Rotate(ctx); err != nil {
+			t.Fatalf("Rotate %d: %v", i, err)
+		}
+		if st, _ := rot.Wait(ctx); st.State != rootkey.StateFailed || len(st.Keys) != 2 {
+			t.Fatalf("after failed rotation %d: %+v", i, st)
+		}
+	}
+	active := ring.Active()
+	f.ok.Store(true)
+	if _, err := rot.Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := rot.Wait(ctx); st.State != rootkey.StateIdle || len(st.Keys) != 1 || st.Active != active {
+		t.Fatalf("the retried rotation = %+v, want the pending key %s alone", st, active)
+	}
+}

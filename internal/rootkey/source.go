@@ -80,34 +80,60 @@ func (f *FileSource) Remove(ctx context.Context, id string) error {
 	if i < 0 {
 		return nil
 	}
+	gone := f.keys[i]
 	keys := slices.Delete(slices.Clone(f.keys), i, i+1)
 	if len(keys) == 0 {
 		if err := os.Remove(f.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("rootkey: removing the key file: %w", err)
 		}
-		if d, err := os.Open(filepath.Dir(f.path)); err == nil {
-			_ = d.Sync()
-			d.Close()
+		d, err := os.Open(filepath.Dir(f.path))
+		if err != nil {
+			return fmt.Errorf("rootkey: syncing the key directory: %w", err)
+		}
+		err = d.Sync()
+		d.Close()
+		if err != nil {
+			return fmt.Errorf("rootkey: syncing the key directory: %w", err)
 		}
 	} else if err := seal.WriteKeys(f.path, keys); err != nil {
 		return err
 	}
 	f.keys = keys
+	gone.Destroy()
 	return nil
 }
 
 // HSM is the part of the PKCS#11 provider the HSM source uses.
 type HSM interface {
-	RootKeys(ctx context.Context) ([]*pkcs11.RootKey, error)
-	GenerateRootKey(ctx context.Context, now time.Time) (*pkcs11.RootKey, error)
-	DestroyRootKey(ctx context.Context, id string) error
+	RootKeys(ctx context.Context, label string) ([]*pkcs11.RootKey, error)
+	GenerateRootKey(ctx context.Context, label string, now time.Time) (*pkcs11.RootKey, error)
+	DestroyRootKey(ctx context.Context, label, id string) error
 }
 
-// HSMSource keeps the root keys inside the PKCS#11 token; a key file left
-// from file mode is retired by the first rotation (which Resume starts).
+// HSMSource keeps the root keys inside the PKCS#11 token, as objects
+// labelled with the deployment's label; a key file left from file mode is
+// retired by the first rotation (which Resume starts).
 type HSMSource struct {
 	hsm    HSM
+	label  string
 	legacy *FileSource
+}
+
+// HSMOptions configure OpenHSM.
+type HSMOptions struct {
+	// Label is the CKA_LABEL of this deployment's root key objects;
+	// empty means pkcs11.DefaultRootKeyLabel. Deployments sharing a token
+	// need distinct labels.
+	Label string
+	// LegacyPath is the key file of file mode; when it exists, its keys
+	// open the records not yet moved into the HSM.
+	LegacyPath string
+	// Create allows creating the first token key (init, dev). Without it a
+	// token key is still created to move a key file's records into the HSM,
+	// unless CheckOnly is set.
+	Create bool
+	// CheckOnly opens without changing the token (restore's check).
+	CheckOnly bool
 }
 
 // ErrNoHSMRootKey reports an HSM-mode start without a root key in the
@@ -115,17 +141,21 @@ type HSMSource struct {
 var ErrNoHSMRootKey = errors.New("rootkey: the HSM holds no root key (run `keywarden init` first, or give the token that holds it)")
 
 // OpenHSM returns the keyring of the root keys in the token, oldest first,
-// after the keys of the key file at legacyPath when that file exists (a
+// after the keys of the key file at o.LegacyPath when that file exists (a
 // deployment moving from file mode: the token key is created and becomes
 // active, and Resume moves every record under it and removes the file).
-// Without a token key, one is created when create is set or a key file
-// exists; otherwise ErrNoHSMRootKey. created reports a new token key.
-func OpenHSM(ctx context.Context, hsm HSM, legacyPath string, create bool, now time.Time, rand io.Reader) (ring *seal.Keyring, src *HSMSource, created bool, err error) {
-	src = &HSMSource{hsm: hsm}
+// Without a token key, one is created when o.Create is set or a key file
+// exists (unless o.CheckOnly); otherwise ErrNoHSMRootKey. The active token
+// key must pass its self-test. created reports a new token key.
+func OpenHSM(ctx context.Context, hsm HSM, o HSMOptions, now time.Time, rand io.Reader) (ring *seal.Keyring, src *HSMSource, created bool, err error) {
+	if o.Label == "" {
+		o.Label = pkcs11.DefaultRootKeyLabel
+	}
+	src = &HSMSource{hsm: hsm, label: o.Label}
 	var versions []seal.KeyVersion
-	if legacyPath != "" {
-		if _, err := os.Stat(legacyPath); err == nil {
-			_, f, _, err := OpenFile(legacyPath, false, rand)
+	if o.LegacyPath != "" {
+		if _, err := os.Stat(o.LegacyPath); err == nil {
+			_, f, _, err := OpenFile(o.LegacyPath, false, rand)
 			if err != nil {
 				return nil, nil, false, err
 			}
@@ -135,22 +165,29 @@ func OpenHSM(ctx context.Context, hsm HSM, legacyPath string, create bool, now t
 			}
 		}
 	}
-	tokenKeys, err := hsm.RootKeys(ctx)
+	tokenKeys, err := hsm.RootKeys(ctx, o.Label)
 	if err != nil {
 		return nil, nil, false, fmt.Errorf("rootkey: listing the HSM root keys: %w", err)
 	}
 	if len(tokenKeys) == 0 {
-		if !create && src.legacy == nil {
+		switch {
+		case !o.CheckOnly && (o.Create || src.legacy != nil):
+			k, err := hsm.GenerateRootKey(ctx, o.Label, now)
+			if err != nil {
+				return nil, nil, false, fmt.Errorf("rootkey: creating the HSM root key: %w", err)
+			}
+			tokenKeys, created = []*pkcs11.RootKey{k}, true
+		case src.legacy == nil:
 			return nil, nil, false, ErrNoHSMRootKey
 		}
-		k, err := hsm.GenerateRootKey(ctx, now)
-		if err != nil {
-			return nil, nil, false, fmt.Errorf("rootkey: creating the HSM root key: %w", err)
-		}
-		tokenKeys, created = []*pkcs11.RootKey{k}, true
 	}
 	for _, k := range tokenKeys {
 		versions = append(versions, k)
+	}
+	if n := len(tokenKeys); n > 0 {
+		if err := tokenKeys[n-1].SelfTest(); err != nil {
+			return nil, nil, false, err
+		}
 	}
 	ring, err = seal.NewKeyring(rand, versions...)
 	if err != nil {
@@ -164,7 +201,7 @@ func (h *HSMSource) Mode() string { return ModeHSM }
 
 // New creates a root key in the token.
 func (h *HSMSource) New(ctx context.Context, now time.Time) (seal.KeyVersion, error) {
-	return h.hsm.GenerateRootKey(ctx, now)
+	return h.hsm.GenerateRootKey(ctx, h.label, now)
 }
 
 // Remove destroys a token root key, or retires a key of the legacy key
@@ -173,5 +210,5 @@ func (h *HSMSource) Remove(ctx context.Context, id string) error {
 	if h.legacy != nil && strings.HasPrefix(id, "file-") {
 		return h.legacy.Remove(ctx, id)
 	}
-	return h.hsm.DestroyRootKey(ctx, id)
+	return h.hsm.DestroyRootKey(ctx, h.label, id)
 }

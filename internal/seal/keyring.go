@@ -206,7 +206,11 @@ func (r *Keyring) cipher(k KeyVersion, purpose string) (Cipher, error) {
 		return nil, err
 	}
 	r.mu.Lock()
-	r.ciphers[name] = c
+	// Cache it only while the key is held: a cipher of a key removed
+	// meanwhile must not outlive it.
+	if slices.Contains(r.keys, k) {
+		r.ciphers[name] = c
+	}
 	r.mu.Unlock()
 	return c, nil
 }
@@ -327,6 +331,9 @@ func (k *RootKey) ID() string {
 	m.Write([]byte("keywarden/root-key-id"))
 	return "file-" + hex.EncodeToString(m.Sum(nil)[:6])
 }
+
+// Destroy overwrites the key's bytes. The key must no longer be in use.
+func (k *RootKey) Destroy() { k.key.Clear() }
 
 // Cipher returns the AES-256-GCM cipher keyed with
 // HKDF-SHA256(root key, info "keywarden/"+purpose): the same key Derive

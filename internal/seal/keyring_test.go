@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/keywarden/keywarden/internal/secret"
 )
 
 func mustKeyring(t *testing.T, keys ...KeyVersion) *Keyring {
@@ -225,4 +227,36 @@ func TestKeyringConcurrentSealDuringRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	wg.Wait()
+}
+
+// FuzzKeyringOpen feeds arbitrary records to a keyring's Open, KeyID and
+// Stale: they must fail cleanly and never panic; only a record sealed
+// under the key (the seeds, whose plaintext is "x") opens.
+func FuzzKeyringOpen(f *testing.F) {
+	k, err := New(secret.New(bytes.Repeat([]byte{0x42}, KeySize)), nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	r, err := NewKeyring(nil, k)
+	if err != nil {
+		f.Fatal(err)
+	}
+	s := r.Derive("material")
+	for _, seed := range []Sealer{s, k.Derive("material")} {
+		rec, err := seed.Seal([]byte("x"), nil)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(rec)
+	}
+	f.Add([]byte{VersionKeyed, 255})
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, rec []byte) {
+		_, _ = KeyID(rec)
+		_ = r.Stale(rec)
+		pt, err := s.Open(rec, nil)
+		if err == nil && string(pt.Expose()) != "x" {
+			t.Fatalf("Open accepted a forged record: %x -> %q", rec, pt.Expose())
+		}
+	})
 }

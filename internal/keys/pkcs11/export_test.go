@@ -74,6 +74,6 @@ func ConstructedUnwrap(ctx context.Context, k keys.Key, pad bool, in []byte) (ou
 }
 
 // FindRootKey returns the handles of root key id.
-func FindRootKey(m Module, sh p11.SessionHandle, id string) ([]p11.ObjectHandle, error) {
-	return find(m, sh, rootKeyTemplate([]byte(id)))
+func FindRootKey(m Module, sh p11.SessionHandle, label, id string) ([]p11.ObjectHandle, error) {
+	return find(m, sh, rootKeyTemplate(label, []byte(id)))
 }

@@ -19,20 +19,21 @@ import (
 func TestRootKeyInToken(t *testing.T) {
 	ctx := context.Background()
 	p := provider(t)
+	const label = "kw-root-test"
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
-	a, err := p.GenerateRootKey(ctx, now)
+	a, err := p.GenerateRootKey(ctx, label, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := p.GenerateRootKey(ctx, now.Add(time.Second))
+	b, err := p.GenerateRootKey(ctx, label, now.Add(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_ = p.DestroyRootKey(ctx, a.ID())
-		_ = p.DestroyRootKey(ctx, b.ID())
+		_ = p.DestroyRootKey(ctx, label, a.ID())
+		_ = p.DestroyRootKey(ctx, label, b.ID())
 	})
-	all, err := p.RootKeys(ctx)
+	all, err := p.RootKeys(ctx, label)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +47,7 @@ func TestRootKeyInToken(t *testing.T) {
 
 	// The key object is sensitive and never leaves the token.
 	err = pkcs11.WithSession(ctx, p, func(m pkcs11.Module, sh p11.SessionHandle) error {
-		hs, err := pkcs11.FindRootKey(m, sh, a.ID())
+		hs, err := pkcs11.FindRootKey(m, sh, label, a.ID())
 		if err != nil || len(hs) != 1 {
 			t.Fatalf("root key objects = %v, %v", hs, err)
 		}
@@ -119,16 +120,57 @@ func TestRootKeyInToken(t *testing.T) {
 		t.Errorf("active %s stale %v", mixed.Active(), mixed.Stale(rec))
 	}
 
-	if err := p.DestroyRootKey(ctx, a.ID()); err != nil {
+	if err := p.DestroyRootKey(ctx, label, a.ID()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Open(rec, []byte("v/k/1")); err == nil {
 		t.Fatal("a record opens after its root key was destroyed")
 	}
-	if err := p.DestroyRootKey(ctx, a.ID()); err != nil {
+	if err := p.DestroyRootKey(ctx, label, a.ID()); err != nil {
 		t.Errorf("destroying a destroyed key = %v, want nil", err)
 	}
-	if err := p.DestroyRootKey(ctx, "file-0123"); err == nil {
+	if err := p.DestroyRootKey(ctx, label, "file-0123"); err == nil {
 		t.Error("DestroyRootKey of a file key id succeeded")
+	}
+}
+
+// TestRootKeyOrderAndLabels checks that a key made while the clock is
+// behind the newest key still sorts after it (it becomes the active key),
+// and that root keys of another label (another deployment) are invisible.
+func TestRootKeyOrderAndLabels(t *testing.T) {
+	ctx := context.Background()
+	p := provider(t)
+	const mine, theirs = "kw-root-order", "kw-root-other"
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	a, err := p.GenerateRootKey(ctx, mine, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := p.GenerateRootKey(ctx, mine, now.Add(-time.Hour)) // the clock stepped back
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := p.GenerateRootKey(ctx, theirs, now.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = p.DestroyRootKey(ctx, mine, a.ID())
+		_ = p.DestroyRootKey(ctx, mine, b.ID())
+		_ = p.DestroyRootKey(ctx, theirs, other.ID())
+	})
+	ks, err := p.RootKeys(ctx, mine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ks) != 2 || ks[0].ID() != a.ID() || ks[1].ID() != b.ID() {
+		ids := []string{}
+		for _, k := range ks {
+			ids = append(ids, k.ID())
+		}
+		t.Fatalf("RootKeys(%s) = %v, want [%s %s]", mine, ids, a.ID(), b.ID())
+	}
+	if err := b.SelfTest(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -68,13 +68,21 @@ func (k *RootKey) ID() string { return "" }
 // Cipher fails with ErrNoCgo.
 func (k *RootKey) Cipher(purpose string) (seal.Cipher, error) { return nil, ErrNoCgo }
 
+// SelfTest fails with ErrNoCgo.
+func (k *RootKey) SelfTest() error { return ErrNoCgo }
+
+// DefaultRootKeyLabel is the default label of root key objects.
+const DefaultRootKeyLabel = "kw-root"
+
 // RootKeys fails with ErrNoCgo.
-func (p *Provider) RootKeys(ctx context.Context) ([]*RootKey, error) { return nil, ErrNoCgo }
+func (p *Provider) RootKeys(ctx context.Context, label string) ([]*RootKey, error) {
+	return nil, ErrNoCgo
+}
 
 // GenerateRootKey fails with ErrNoCgo.
-func (p *Provider) GenerateRootKey(ctx context.Context, now time.Time) (*RootKey, error) {
+func (p *Provider) GenerateRootKey(ctx context.Context, label string, now time.Time) (*RootKey, error) {
 	return nil, ErrNoCgo
 }
 
 // DestroyRootKey fails with ErrNoCgo.
-func (p *Provider) DestroyRootKey(ctx context.Context, id string) error { return ErrNoCgo }
+func (p *Provider) DestroyRootKey(ctx context.Context, label, id string) error { return ErrNoCgo }
