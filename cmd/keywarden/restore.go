@@ -272,4 +272,3 @@ func checkRestored(ctx context.Context, path string, ring *seal.Keyring) (vault.
 	}
 	return inv, nil
 }
-

@@ -402,7 +402,9 @@ func (h *heldSealer) Seal(pt, aad []byte) ([]byte, error) {
 
 func (h *heldSealer) Open(sealed, aad []byte) (secret.Bytes, error) { return h.inner.Open(sealed, aad) }
 
-func (h *heldSealer) Stale(sealed []byte) bool { return h.inner.(interface{ Stale([]byte) bool }).Stale(sealed) }
+func (h *heldSealer) Stale(sealed []byte) bool {
+	return h.inner.(interface{ Stale([]byte) bool }).Stale(sealed)
+}
 
 // TestWriteInFlightDuringRotation holds a create between sealing (under
 // the old key) and its commit while a rotation runs: committed after the
