@@ -28,6 +28,7 @@ type routes struct {
 	kw        bool // CKM_AES_KEY_WRAP matches RFC 3394
 	kwp       bool // CKM_AES_KEY_WRAP_PAD matches RFC 5649
 	rsaAESKW  bool // CKM_RSA_AES_KEY_WRAP unwraps a BYOK ciphertext made in Go
+	ecdh      bool // CKM_ECDH1_DERIVE is listed: BYOK computes an EC key's public point with it
 }
 
 // Probe reports, for each algorithm, whether the token runs it with its own
@@ -81,6 +82,7 @@ func (p *Provider) probe(ctx context.Context) error {
 			mechs[m.Mechanism] = true
 		}
 		r.secp256k1 = mechs[p11.CKM_EC_KEY_PAIR_GEN] && mechs[p11.CKM_ECDSA] && p.probeSecp256k1(sh)
+		r.ecdh = mechs[p11.CKM_ECDH1_DERIVE]
 		if mechs[p11.CKM_RSA_PKCS_OAEP] {
 			r.oaep256 = p.probeOAEP256(sh)
 		}

@@ -3,6 +3,7 @@
 package pkcs11
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/rsa"
@@ -23,6 +24,9 @@ var _ keys.TransferImporter = (*Provider)(nil)
 var (
 	errTransferKEK = keys.Inputf("The BYOK transfer blob was not wrapped for this key-exchange key: its RSA-OAEP block does not decrypt under the key-exchange key's private key.")
 	errTransferMAC = keys.Inputf("The BYOK transfer blob's wrapped key failed its integrity check (RFC 5649 key wrap with padding): the blob was altered or damaged.")
+	errTransferAES = keys.Inputf("The BYOK transfer blob's AES key is not 128, 192 or 256 bits long.")
+	errTransferEC  = keys.Inputf("The EC key in the BYOK transfer blob is malformed: the HSM refuses to use its private scalar.")
+	errTransferECD = keys.Inputf("The EC key in the BYOK transfer blob is malformed: its private scalar is out of range.")
 )
 
 // ImportTransfer unwraps a CKM_RSA_AES_KEY_WRAP ciphertext inside the
@@ -49,14 +53,19 @@ var (
 // coordinate inside the token (CKM_ECDH1_DERIVE with the curve's generator
 // as the peer: d·G) and picks the Y of the two candidates that verifies a
 // signature the new key makes in the token; the derive permission is then
-// turned off. It creates the public object as Generate does, then signs and
-// verifies a test digest through Load, as ImportWrapped does.
+// turned off. For oct, whose unwrapped object SoftHSM2 gives no length, it
+// encrypts one AES-ECB block under the new key, which fails for a key of
+// any length but 16, 24 or 32 bytes. It creates the public object as
+// Generate does, then signs and verifies a test digest through Load, as
+// ImportWrapped does. A token refusal to use the new key is input, never
+// unavailability; a stale KEK handle is looked up once more.
 //
 // Errors: *keys.InputError for a software spec, a kek that is not RSA, a
 // ciphertext not wrapped for kek (errTransferKEK) or altered
 // (errTransferMAC), a key that is not of spec.Type, an RSA size other than
-// 2048, 3072 or 4096 bits, an AES size other than 128, 192 or 256 bits, a
-// curve the token does not support; keys.ErrCorrupt (wrapped) for a kek
+// 2048, 3072 or 4096 bits, an AES key other than 16, 24 or 32 bytes, a
+// curve the token does not support, an EC scalar the token refuses or out
+// of range, an EC key on a token without CKM_ECDH1_DERIVE; keys.ErrCorrupt (wrapped) for a kek
 // that is not the provider's; keys.ErrUnavailable (wrapped).
 func (p *Provider) ImportTransfer(ctx context.Context, spec keys.Spec, kek keys.Material, wrapped []byte) (keys.Material, error) {
 	if err := checkProtection(spec); err != nil {
@@ -65,7 +74,20 @@ func (p *Provider) ImportTransfer(ctx context.Context, spec keys.Spec, kek keys.
 	if spec.Type != keys.RSA && spec.Type != keys.EC && spec.Type != keys.Oct {
 		return keys.Material{}, keys.Inputf("Unsupported key type %.16q", string(spec.Type))
 	}
-	k, err := p.Load(ctx, kek)
+	if spec.Type == keys.EC && !p.routes.ecdh {
+		return keys.Material{}, keys.Inputf("This HSM cannot import EC keys from BYOK transfer blobs: it lacks CKM_ECDH1_DERIVE, which computes the key's public point inside the HSM.")
+	}
+	var (
+		k   keys.Key
+		err error
+	)
+	for range 2 {
+		// Load forgets a stale handle (the session pool was drained), so
+		// a second try finds the objects again.
+		if k, err = p.Load(ctx, kek); err == nil || classify(err) != kindHandle {
+			break
+		}
+	}
 	if err != nil {
 		return keys.Material{}, err
 	}
@@ -95,12 +117,12 @@ func (p *Provider) ImportTransfer(ctx context.Context, spec keys.Spec, kek keys.
 		// which SoftHSM2 does not record on unwrapped AES keys.
 		out.Size = 8 * (len(body) - 8)
 		if out.Size != 128 && out.Size != 192 && out.Size != 256 {
-			return keys.Material{}, keys.Inputf("The BYOK transfer blob's AES key is not 128, 192 or 256 bits long.")
+			return keys.Material{}, errTransferAES
 		}
 		target = secretTemplate(r)
 	}
 	var pub crypto.PublicKey
-	err = p.session(ctx, "import transferred key", func(sh p11.SessionHandle) error {
+	unwrap := func(sh p11.SessionHandle) error {
 		o, err := p.lookup(sh, kk.r, keys.RSA)
 		if err != nil {
 			return err
@@ -125,7 +147,15 @@ func (p *Provider) ImportTransfer(ctx context.Context, spec keys.Spec, kek keys.
 			return err
 		}
 		return nil
-	})
+	}
+	for try := 0; ; try++ {
+		err = p.session(ctx, "import transferred key", unwrap)
+		if err == nil || classify(err) != kindHandle || try == 1 {
+			break
+		}
+		// The KEK's cached handle is stale: find it again.
+		p.forget(kk.r)
+	}
 	if err != nil {
 		// The closure destroyed the key object; remove anything else the
 		// failed call left, found by reference, even if ctx is done.
@@ -197,7 +227,7 @@ func (p *Provider) completeTransfer(sh p11.SessionHandle, r ref, h p11.ObjectHan
 	)
 	switch out.Type {
 	case keys.Oct:
-		return nil, nil
+		return nil, p.checkTransferredAES(sh, h, out.Size)
 	case keys.RSA:
 		attrs, err := p.m.GetAttributeValue(sh, h, []*p11.Attribute{
 			p11.NewAttribute(p11.CKA_MODULUS, nil),
@@ -275,6 +305,9 @@ func (p *Provider) transferredPoint(sh p11.SessionHandle, h p11.ObjectHandle) (*
 		p11.NewAttribute(p11.CKA_VALUE_LEN, size),
 	})
 	if err != nil {
+		if refusedKey(p.m, sh, err) {
+			return nil, errTransferEC
+		}
 		return nil, fmt.Errorf("C_DeriveKey (ECDH with the generator): %w", err)
 	}
 	defer func() { _ = p.m.DestroyObject(sh, xh) }()
@@ -289,10 +322,16 @@ func (p *Provider) transferredPoint(sh p11.SessionHandle, h p11.ObjectHandle) (*
 	hh.Write([]byte("keywarden transfer check"))
 	d := hh.Sum(nil)
 	if err := p.m.SignInit(sh, []*p11.Mechanism{p11.NewMechanism(p11.CKM_ECDSA, nil)}, h); err != nil {
+		if refusedKey(p.m, sh, err) {
+			return nil, errTransferEC
+		}
 		return nil, fmt.Errorf("C_SignInit: %w", err)
 	}
 	sig, err := p.m.Sign(sh, d)
 	if err != nil {
+		if refusedKey(p.m, sh, err) {
+			return nil, errTransferEC
+		}
 		return nil, fmt.Errorf("C_Sign: %w", err)
 	}
 	if c == keys.P256K {
@@ -300,10 +339,70 @@ func (p *Provider) transferredPoint(sh p11.SessionHandle, h p11.ObjectHandle) (*
 	}
 	for _, cand := range keys.PointsWithX(c, xa[0].Value) {
 		if ok, err := keys.VerifyPublic(cand, alg, d, sig); err == nil && ok {
+			if bytes.Equal(cand.Bytes(), g) {
+				// d ≡ 1 (mod n): 1, or n+1, out of range, which a
+				// plaintext import refuses too.
+				return nil, errTransferECD
+			}
 			return cand, nil
 		}
 	}
 	return nil, keys.Inputf("The EC key in the BYOK transfer blob is malformed: no public point verifies its signature.")
+}
+
+// checkTransferredAES checks that the unwrapped AES object h is a key of
+// size bits: SoftHSM2 records no CKA_VALUE_LEN on unwrapped keys and
+// accepts an RFC 5649 payload of any length, so a 9 to 31-byte value would
+// pass for the size the padded length suggests and fail at its first use.
+// A CKA_VALUE_LEN the token reports must match; then one AES-ECB block
+// under h must encrypt, which the token refuses for a key of another
+// length. A refusal is errTransferAES; the caller destroys h.
+func (p *Provider) checkTransferredAES(sh p11.SessionHandle, h p11.ObjectHandle, size int) error {
+	attrs, err := p.m.GetAttributeValue(sh, h, []*p11.Attribute{p11.NewAttribute(p11.CKA_VALUE_LEN, nil)})
+	if err == nil && len(attrs) == 1 && len(attrs[0].Value) > 0 {
+		if n := ulong(attrs[0].Value); n != 0 && n != uint64(size/8) {
+			return errTransferAES
+		}
+	}
+	if err := p.m.EncryptInit(sh, []*p11.Mechanism{p11.NewMechanism(p11.CKM_AES_ECB, nil)}, h); err != nil {
+		if refusedKey(p.m, sh, err) {
+			return errTransferAES
+		}
+		return fmt.Errorf("C_EncryptInit (AES-ECB check of the transferred key): %w", err)
+	}
+	if _, err := p.m.Encrypt(sh, make([]byte, 16)); err != nil {
+		if refusedKey(p.m, sh, err) {
+			return errTransferAES
+		}
+		return fmt.Errorf("C_Encrypt (AES-ECB check of the transferred key): %w", err)
+	}
+	return nil
+}
+
+// refusedKey reports whether err, of a call that uses a key object just
+// unwrapped from a transfer blob, means that the token refuses that key (a
+// malformed value: an EC scalar of zero, an AES key of another length)
+// rather than that it failed: any PKCS#11 error but a stale handle or a
+// broken session, including CKR_GENERAL_ERROR and CKR_FUNCTION_FAILED
+// (SoftHSM2's answer to such keys) from a session that still answers
+// C_GetSessionInfo. The caller reports a refusal as input, so that it does
+// not drain the session pool.
+func refusedKey(m module, sh p11.SessionHandle, err error) bool {
+	var rv p11.Error
+	if !errors.As(err, &rv) {
+		return false
+	}
+	switch classify(err) {
+	case kindInput, kindOther:
+		return true
+	case kindUnavailable:
+		if rv != p11.CKR_GENERAL_ERROR && rv != p11.CKR_FUNCTION_FAILED {
+			return false
+		}
+		_, serr := m.GetSessionInfo(sh)
+		return serr == nil
+	}
+	return false
 }
 
 // rejected reports whether err, of C_UnwrapKey, means that the token

@@ -9,7 +9,12 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/asn1"
+	"fmt"
+	"math/big"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	p11 "github.com/miekg/pkcs11"
@@ -18,6 +23,7 @@ import (
 	"github.com/keywarden/keywarden/internal/keys"
 	"github.com/keywarden/keywarden/internal/keys/keywrap"
 	"github.com/keywarden/keywarden/internal/keys/pkcs11"
+	"github.com/keywarden/keywarden/internal/keys/pkcs11/softhsmtest"
 )
 
 // transferKEK returns an HSM RSA key-exchange key (unwrap only, as the
@@ -295,4 +301,149 @@ func TestUnwrapOnlyKEK(t *testing.T) {
 		t.Fatalf("ImportTransfer(under the unwrap-only KEK) = %v", err)
 	}
 	_ = p.Destroy(ctx, m)
+}
+
+// ecPKCS8 returns a PKCS#8 P-256 private key with scalar d, which need not
+// be valid: crypto/x509 cannot marshal the malformed ones.
+func ecPKCS8(t *testing.T, d *big.Int) []byte {
+	t.Helper()
+	type ecPrivateKey struct {
+		Version    int
+		PrivateKey []byte
+	}
+	type algorithm struct {
+		Algorithm  asn1.ObjectIdentifier
+		Parameters asn1.ObjectIdentifier
+	}
+	type pkcs8 struct {
+		Version    int
+		Algo       algorithm
+		PrivateKey []byte
+	}
+	inner, err := asn1.Marshal(ecPrivateKey{Version: 1, PrivateKey: d.FillBytes(make([]byte, 32))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := asn1.Marshal(pkcs8{Algo: algorithm{asn1.ObjectIdentifier{1, 2, 840, 10045, 2, 1}, asn1.ObjectIdentifier{1, 2, 840, 10045, 3, 1, 7}}, PrivateKey: inner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}
+
+// TestImportTransferMalformedKeys checks that a well-wrapped key the HSM
+// cannot use is refused as input when it is unwrapped, leaves nothing in
+// the token and does not make the provider unavailable: an AES key of a
+// length RFC 5649 pads to 16, 24 or 32 bytes, and EC scalars of 0, 1, n
+// and n+1.
+func TestImportTransferMalformedKeys(t *testing.T) {
+	p := provider(t)
+	kekM, kek := transferKEK(t, 2048)
+	n := elliptic.P256().Params().N
+	type blob struct {
+		name string
+		typ  keys.Type
+		raw  []byte
+		want string
+	}
+	var tests []blob
+	for _, l := range []int{9, 10, 15, 17, 20, 23, 25, 31} {
+		raw := make([]byte, l)
+		_, _ = rand.Read(raw)
+		tests = append(tests, blob{fmt.Sprintf("AES key of %d bytes", l), keys.Oct, raw, "not 128, 192 or 256 bits"})
+	}
+	for name, d := range map[string]*big.Int{"0": big.NewInt(0), "1": big.NewInt(1), "n": n, "n+1": new(big.Int).Add(n, big.NewInt(1))} {
+		tests = append(tests, blob{"EC scalar " + name, keys.EC, ecPKCS8(t, d), "EC key in the BYOK transfer blob is malformed"})
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ct, err := keywrap.RSAAESWrap(rand.Reader, kek, tt.raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := tokenObjects(t, p)
+			m, err := p.ImportTransfer(ctx, keys.Spec{Type: tt.typ, Protection: keys.HSM, Owner: "byok-in"}, kekM, ct)
+			if err == nil {
+				_ = p.Destroy(ctx, m)
+				t.Fatalf("ImportTransfer() = %+v, want a refusal", m.Spec)
+			}
+			if !inputError(err) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("ImportTransfer() = %v, want an *keys.InputError saying %q", err, tt.want)
+			}
+			if after := tokenObjects(t, p); after != before {
+				t.Errorf("token holds %d objects after the refused import, want %d as before", after, before)
+			}
+		})
+	}
+	// The provider still works, with the KEK's cached handles.
+	for _, l := range []int{16, 24, 32} {
+		raw := make([]byte, l)
+		_, _ = rand.Read(raw)
+		ct, _ := keywrap.RSAAESWrap(rand.Reader, kek, raw)
+		m, err := p.ImportTransfer(ctx, keys.Spec{Type: keys.Oct, Protection: keys.HSM, Owner: "byok-in"}, kekM, ct)
+		if err != nil || m.Spec.Size != 8*l {
+			t.Errorf("ImportTransfer(AES key of %d bytes) = %+v, %v; want a %d-bit key", l, m.Spec, err, 8*l)
+			continue
+		}
+		_ = p.Destroy(ctx, m)
+	}
+}
+
+// transferModule wraps a module: it hides CKM_ECDH1_DERIVE from the
+// mechanism list when noECDH is set, and fails the next stale C_UnwrapKey
+// calls with CKR_KEY_HANDLE_INVALID.
+type transferModule struct {
+	pkcs11.Module
+	noECDH bool
+	stale  atomic.Int32
+}
+
+func (m *transferModule) GetMechanismList(slot uint) ([]*p11.Mechanism, error) {
+	list, err := m.Module.GetMechanismList(slot)
+	if m.noECDH {
+		list = slices.DeleteFunc(list, func(x *p11.Mechanism) bool { return x.Mechanism == p11.CKM_ECDH1_DERIVE })
+	}
+	return list, err
+}
+
+func (m *transferModule) UnwrapKey(sh p11.SessionHandle, mech []*p11.Mechanism, h p11.ObjectHandle, wrapped []byte, a []*p11.Attribute) (p11.ObjectHandle, error) {
+	if m.stale.Add(-1) >= 0 {
+		return 0, p11.Error(p11.CKR_KEY_HANDLE_INVALID)
+	}
+	return m.Module.UnwrapKey(sh, mech, h, wrapped, a)
+}
+
+// TestImportTransferTokenLimits checks that an EC blob is refused before
+// any unwrap on a token without CKM_ECDH1_DERIVE, and that a stale KEK
+// handle is looked up again rather than failing the import.
+func TestImportTransferTokenLimits(t *testing.T) {
+	provider(t) // the shared provider keeps the module initialized
+	for _, noECDH := range []bool{true, false} {
+		tm := &transferModule{noECDH: noECDH}
+		p, err := pkcs11.OpenWith(softhsmtest.New(t), func(m pkcs11.Module) pkcs11.Module { tm.Module = m; return tm })
+		if err != nil {
+			t.Fatalf("OpenWith() = %v", err)
+		}
+		defer p.Close()
+		kekM, err := p.Generate(ctx, keys.Spec{Type: keys.RSA, Size: 2048, Owner: "byok", UnwrapOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		kek := kekM.Public.(*rsa.PublicKey)
+		ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		tm.stale.Store(1)
+		m, err := p.ImportTransfer(ctx, keys.Spec{Type: keys.EC, Protection: keys.HSM, Owner: "byok-in"}, kekM, wrapFor(t, kek, ecKey))
+		if noECDH {
+			if !inputError(err) || !strings.Contains(err.Error(), "CKM_ECDH1_DERIVE") || tm.stale.Load() != 1 {
+				t.Errorf("ImportTransfer(EC, token without ECDH) = %v, want an *keys.InputError naming CKM_ECDH1_DERIVE before any unwrap", err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("ImportTransfer(EC, a stale KEK handle) = %v, want the KEK found again", err)
+		}
+		if want, _ := keys.NewECPublicKey(&ecKey.PublicKey); !want.Equal(m.Public) {
+			t.Errorf("ImportTransfer(EC).Public = %v, want the packaged key's", m.Public)
+		}
+	}
 }
