@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -68,5 +69,50 @@ func TestDataKeysOfExistingDeployments(t *testing.T) {
 			t.Errorf("log files without chain.key = %v, want a refusal", err)
 		}
 		db.Close()
+	}
+}
+
+// TestEverySealerPurposeIsResealed reads this package's sources: every
+// keyring purpose sealed with must be re-sealed by a rotation (the key
+// material, a sealed blob of sealedBlobs, the data keys) or never stored
+// (readiness). A new purpose must be added to sealedBlobs — or here, with
+// its re-sealing — or a rotation would destroy the only key that opens it.
+func TestEverySealerPurposeIsResealed(t *testing.T) {
+	covered := map[string]bool{
+		"purposeMaterial":              true, // vault.ResealMaterial
+		"purposeReadiness":             true, // never stored
+		"rootkey.DataKeySealerPurpose": true, // DataKeyResealer, FileDataKeyResealer
+		"b.purpose":                    true, // the sealedBlobs table itself
+	}
+	for _, b := range sealedBlobs() {
+		for name, value := range map[string]string{"purposeTokenSigning": purposeTokenSigning, "purposeAuditSigning": purposeAuditSigning, "purposeDevCredentials": purposeDevCredentials} {
+			if b.purpose == value {
+				covered[name] = true
+			}
+		}
+	}
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`\.Derive\(([^)]*)\)`)
+	seen := 0
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range re.FindAllStringSubmatch(string(src), -1) {
+			seen++
+			if !covered[m[1]] {
+				t.Errorf("%s seals with purpose %s, which no rotation re-seals", f, m[1])
+			}
+		}
+	}
+	if seen < 8 {
+		t.Fatalf("found only %d Derive calls; is the pattern stale?", seen)
 	}
 }
