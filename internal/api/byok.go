@@ -38,8 +38,8 @@ func provenanceOut(p *vault.Provenance) *KeyProvenance {
 // sends it with kty RSA-HSM, EC-HSM or oct-HSM) into the key's spec (HSM
 // protection whatever the kty's suffix; the curve of crv, if given) and the
 // parsed transfer, whose kid is resolved to a key reference as this
-// server's origins name vaults.
-func (s *Server) transferIn(k *JSONWebKey) (keys.Spec, *vault.Transfer, error) {
+// server's origins name vaults (keyRef), for an import into rq's vault.
+func (s *Server) transferIn(rq *request, k *JSONWebKey) (keys.Spec, *vault.Transfer, error) {
 	typ, _, err := parseKeyType(k.KTY)
 	if err != nil {
 		return keys.Spec{}, nil, err
@@ -64,7 +64,7 @@ func (s *Server) transferIn(k *JSONWebKey) (keys.Spec, *vault.Transfer, error) {
 		}
 		return spec, nil, err
 	}
-	ref, base, ok := s.keyRef(b.KID)
+	ref, base, ok := s.keyRef(rq, b.KID)
 	if !ok {
 		return spec, nil, badParameter("The BYOK transfer blob's kid %s is not a key identifier of this server (https://{vault host}/keys/{name}/{version}).", truncate(b.KID, 200))
 	}
@@ -72,10 +72,12 @@ func (s *Server) transferIn(k *JSONWebKey) (keys.Spec, *vault.Transfer, error) {
 }
 
 // keyRef resolves a key identifier, https://{host}/keys/{name}[/{version}],
-// to the key it names on this server: the vault its host names, or the
-// default vault for a bare origin. base is the key's version-less id, its
-// host in lower case.
-func (s *Server) keyRef(kid string) (ref vault.Ref, base string, ok bool) {
+// to the key it names on this server, for a request rq: the vault its host
+// names, on the suffix of that vault's SKU when it is rq's vault, or the
+// default vault for a bare origin of this server (bareHost) when rq's vault
+// is not a managed HSM, which has none. Any other host is not this
+// server's. base is the key's version-less id, its host in lower case.
+func (s *Server) keyRef(rq *request, kid string) (ref vault.Ref, base string, ok bool) {
 	u, err := url.Parse(kid)
 	if err != nil || !strings.EqualFold(u.Scheme, "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 		return vault.Ref{}, "", false
@@ -84,8 +86,14 @@ func (s *Server) keyRef(kid string) (ref vault.Ref, base string, ok bool) {
 	if len(segs) < 2 || len(segs) > 3 || segs[0] != "keys" || segs[1] == "" {
 		return vault.Ref{}, "", false
 	}
-	name, _, named := s.vaultOfHost(u.Host)
-	if !named {
+	name, hsm, named := s.vaultOfHost(u.Host)
+	switch {
+	case named && name == rq.vault && hsm != (rq.sku == vault.ManagedHSM):
+		return vault.Ref{}, "", false
+	case !named:
+		if s.cfg.DefaultVault == "" || rq.sku == vault.ManagedHSM || !s.bareHost(rq, u.Host) {
+			return vault.Ref{}, "", false
+		}
 		name = s.cfg.DefaultVault
 	}
 	ref = vault.Ref{Vault: name, Name: segs[1]}
@@ -93,4 +101,19 @@ func (s *Server) keyRef(kid string) (ref vault.Ref, base string, ok bool) {
 		ref.Version = segs[2]
 	}
 	return ref, "https://" + strings.ToLower(u.Host) + "/keys/" + escapeName(segs[1]), true
+}
+
+// bareHost reports whether host, of a key id, is a bare origin of this
+// server: an IP address, DNSSuffix, the host of BareResource, or the host
+// rq came to when that names no vault.
+func (s *Server) bareHost(rq *request, host string) bool {
+	h := strings.TrimSuffix(strings.ToLower(hostname(host)), ".")
+	if isIP(h) || h == s.cfg.DNSSuffix {
+		return true
+	}
+	if u, err := url.Parse(s.cfg.BareResource); err == nil && u.Host != "" && strings.EqualFold(strings.TrimSuffix(hostname(u.Host), "."), h) {
+		return true
+	}
+	_, _, named := s.vaultOfHost(rq.r.Host)
+	return !named && strings.EqualFold(strings.TrimSuffix(hostname(rq.r.Host), "."), h)
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +32,12 @@ func TestTransferIn(t *testing.T) {
 		return base64.RawURLEncoding.EncodeToString(b)
 	}
 	const ver = "0123456789abcdef0123456789abcdef"
+	// rq is an import into vault name of sku, sent to host.
+	rq := func(host, name string, sku vault.SKU) *request {
+		r := httptest.NewRequest("PUT", "https://"+host+"/keys/byok", nil)
+		r.Host = host
+		return &request{r: r, vault: name, sku: sku}
+	}
 	ok := []struct {
 		name, jwk string
 		spec      keys.Spec
@@ -45,6 +52,8 @@ func TestTransferIn(t *testing.T) {
 			keys.Spec{Type: keys.EC, Curve: keys.P256, Protection: keys.HSM}, vault.Ref{Vault: "dev", Name: "kek"}, "https://127.0.0.1:8443/keys/kek"},
 		{"kty without -HSM", `{"kty":"RSA","key_hsm":"` + blob("https://Dev.LocalHost/keys/kek/"+ver) + `"}`,
 			keys.Spec{Type: keys.RSA, Protection: keys.HSM}, vault.Ref{Vault: "dev", Name: "kek", Version: ver}, "https://dev.localhost/keys/kek"},
+		{"bare DNS suffix", `{"kty":"RSA-HSM","key_hsm":"` + blob("https://localhost:8443/keys/kek/"+ver) + `"}`,
+			keys.Spec{Type: keys.RSA, Protection: keys.HSM}, vault.Ref{Vault: "dev", Name: "kek", Version: ver}, "https://localhost:8443/keys/kek"},
 	}
 	for _, tt := range ok {
 		t.Run(tt.name, func(t *testing.T) {
@@ -52,7 +61,7 @@ func TestTransferIn(t *testing.T) {
 			if err := json.Unmarshal([]byte(tt.jwk), &k); err != nil {
 				t.Fatal(err)
 			}
-			spec, tr, err := s.transferIn(&k)
+			spec, tr, err := s.transferIn(rq(namedHost, "dev", vault.Premium), &k)
 			if err != nil {
 				t.Fatalf("transferIn() = %v", err)
 			}
@@ -67,6 +76,10 @@ func TestTransferIn(t *testing.T) {
 		{"kid over http", `{"kty":"RSA-HSM","key_hsm":"` + blob("http://dev.localhost/keys/kek") + `"}`, "is not a key identifier"},
 		{"private members too", `{"kty":"RSA-HSM","d":"AQAB","key_hsm":"` + blob("https://dev.localhost/keys/kek") + `"}`, "no private JWK members"},
 		{"crv on RSA", `{"kty":"RSA-HSM","crv":"P-256","key_hsm":"` + blob("https://dev.localhost/keys/kek") + `"}`, "Invalid crv"},
+		{"foreign host", `{"kty":"RSA-HSM","key_hsm":"` + blob("https://evil.example/keys/kek/"+ver) + `"}`, "not a key identifier of this server"},
+		{"foreign host ending in the suffix", `{"kty":"RSA-HSM","key_hsm":"` + blob("https://evil-localhost/keys/kek") + `"}`, "not a key identifier of this server"},
+		{"two labels under the suffix", `{"kty":"RSA-HSM","key_hsm":"` + blob("https://a.dev.localhost/keys/kek") + `"}`, "not a key identifier of this server"},
+		{"premium vault on the HSM suffix", `{"kty":"RSA-HSM","key_hsm":"` + blob("https://dev.managedhsm.localhost/keys/kek") + `"}`, "not a key identifier of this server"},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
@@ -74,10 +87,55 @@ func TestTransferIn(t *testing.T) {
 			if err := json.Unmarshal([]byte(tt.jwk), &k); err != nil {
 				t.Fatal(err)
 			}
-			_, _, err := s.transferIn(&k)
+			_, _, err := s.transferIn(rq(namedHost, "dev", vault.Premium), &k)
 			var he *httpError
 			if !errors.As(err, &he) || he.status != http.StatusBadRequest || !strings.Contains(he.msg, tt.want) {
 				t.Errorf("transferIn() = %v, want a 400 saying %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestTransferInOrigins checks the kid hosts that depend on the request:
+// the request's own bare host names the default vault, a managed HSM has
+// no bare origin and lives on the HSM suffix only.
+func TestTransferInOrigins(t *testing.T) {
+	s, _ := newTestServer(t)
+	kek, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, host, vault string
+		sku               vault.SKU
+		kid               string
+		want              vault.Ref // zero: refused
+	}{
+		{"request's own bare host", "kv.corp.example:8443", "dev", vault.Premium, "https://KV.corp.example:8443/keys/kek", vault.Ref{Vault: "dev", Name: "kek"}},
+		{"another bare host", "kv.corp.example:8443", "dev", vault.Premium, "https://kv2.corp.example/keys/kek", vault.Ref{}},
+		{"managed HSM on its suffix", "hsm.managedhsm.localhost", "hsm", vault.ManagedHSM, "https://hsm.managedhsm.localhost/keys/kek", vault.Ref{Vault: "hsm", Name: "kek"}},
+		{"managed HSM on the vault suffix", "hsm.managedhsm.localhost", "hsm", vault.ManagedHSM, "https://hsm.localhost/keys/kek", vault.Ref{}},
+		{"managed HSM at a bare origin", "hsm.managedhsm.localhost", "hsm", vault.ManagedHSM, "https://127.0.0.1/keys/kek", vault.Ref{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := byok.Package(rand.Reader, &kek.PublicKey, make([]byte, 32), tt.kid, "gen")
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := httptest.NewRequest("PUT", "https://"+tt.host+"/keys/byok", nil)
+			r.Host = tt.host
+			k := JSONWebKey{KTY: "oct-HSM", T: b}
+			_, tr, err := s.transferIn(&request{r: r, vault: tt.vault, sku: tt.sku}, &k)
+			if tt.want == (vault.Ref{}) {
+				var he *httpError
+				if !errors.As(err, &he) || he.status != http.StatusBadRequest || !strings.Contains(he.msg, "not a key identifier of this server") {
+					t.Errorf("transferIn(kid %s) = %v, want a 400", tt.kid, err)
+				}
+				return
+			}
+			if err != nil || tr.KEK != tt.want {
+				t.Fatalf("transferIn(kid %s) = %v, want %+v", tt.kid, err, tt.want)
 			}
 		})
 	}

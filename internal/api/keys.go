@@ -187,7 +187,7 @@ func (s *Server) importKey(ctx context.Context, rq *request) (any, error) {
 		err      error
 	)
 	if len(in.Key.T) > 0 {
-		spec, transfer, err = s.transferIn(in.Key)
+		spec, transfer, err = s.transferIn(rq, in.Key)
 	} else {
 		spec, priv, err = in.Key.privateKey(in.HSM != nil && *in.HSM)
 	}
