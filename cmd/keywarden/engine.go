@@ -136,7 +136,7 @@ func openEngine(ctx context.Context, cfg config.Config, log *slog.Logger, create
 		HSM:      hsm,
 		Rand:     rand.Reader,
 		OnDestroyError: func(err error) {
-			log.Error("a purged key's HSM objects could not be destroyed; remove them from the token", "err", err)
+			log.Error("HSM key objects (of a purged key, a failed restore or a refused BYOK import) could not be destroyed; remove them from the token", "err", err)
 		},
 		// Last use is written every 30 s (the default); a failed write is
 		// logged and retried.

@@ -264,6 +264,22 @@ func Inputf(format string, args ...any) error {
 	return &InputError{Msg: fmt.Sprintf(format, args...)}
 }
 
+// LeftoverError reports key objects that a failed provider call created
+// and could not destroy, which the operator must remove. A provider joins
+// it to the call's own error (errors.Join), which alone decides how the
+// failure is answered; the caller finds it with errors.As and reports it.
+// Its message names no key material.
+type LeftoverError struct {
+	// Op names the failed call.
+	Op string
+	// Err is the failure to destroy the objects.
+	Err error
+}
+
+func (e *LeftoverError) Error() string {
+	return "keys: " + e.Op + " failed and left key objects it could not destroy: " + e.Err.Error()
+}
+
 // ErrCorrupt reports stored material that cannot be loaded.
 var ErrCorrupt = errors.New("keys: stored key material is corrupt")
 

@@ -3,6 +3,7 @@ package vault
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -39,7 +40,9 @@ func kekSpec(spec keys.Spec, ops []Operation) keys.Spec {
 //
 // Errors: as CreateKey; ErrInvalid for every refusal of the KEK or the
 // blob (wrong KEK, altered blob, wrong key type, unsupported size or
-// curve), ErrUnavailable when the HSM cannot be reached.
+// curve), ErrUnavailable when the HSM cannot be reached. Objects that a
+// refused import left in the HSM and could not destroy are reported to
+// Options.OnDestroyError.
 func (s *Service) importTransfer(ctx context.Context, now time.Time, vault, name string, p ImportParams) (KeyVersion, error) {
 	t := p.Transfer
 	req := p.Spec
@@ -69,17 +72,32 @@ func (s *Service) importTransfer(ctx context.Context, now time.Time, vault, name
 	defer kek.Private.Clear()
 	m, err := ti.ImportTransfer(ctx, spec, kek, t.Ciphertext)
 	if err != nil {
+		var le *keys.LeftoverError
+		if errors.As(err, &le) && s.onDestroyError != nil {
+			s.onDestroyError(fmt.Errorf("vault: destroy the HSM objects of refused BYOK import of key %s/%s: %w", vault, name, le))
+		}
 		return KeyVersion{}, mapProviderErr(err)
 	}
 	defer m.Private.Clear()
 	kv, err := s.keepTransferred(ctx, now, v, name, req, m, p, t, kekVersion)
 	if err != nil {
-		if d, ok := s.hsm.(keys.Destroyer); ok {
-			_ = d.Destroy(context.WithoutCancel(ctx), m)
-		}
+		s.destroyTransferred(ctx, vault, name, m)
 		return KeyVersion{}, err
 	}
 	return kv, nil
+}
+
+// destroyTransferred destroys the HSM objects of an unwrapped key that was
+// not stored, even when ctx is done; a failure goes to
+// Options.OnDestroyError.
+func (s *Service) destroyTransferred(ctx context.Context, vault, name string, m keys.Material) {
+	err := errors.New("no HSM provider that can destroy keys is configured")
+	if d, ok := s.hsm.(keys.Destroyer); ok {
+		err = d.Destroy(context.WithoutCancel(ctx), m)
+	}
+	if err != nil && s.onDestroyError != nil {
+		s.onDestroyError(fmt.Errorf("vault: destroy the HSM objects of refused BYOK import of key %s/%s: %w", vault, name, err))
+	}
 }
 
 // keepTransferred checks the unwrapped key m against the request and the

@@ -28,10 +28,18 @@ type countingHSM struct {
 	*pkcs11.Provider
 	mu                  sync.Mutex
 	imported, destroyed int
+	// importErr, when set, is joined to the errors of ImportTransfer;
+	// failDestroy fails Destroy (after destroying).
+	importErr     error
+	failDestroy   bool
+	destroyErrors *[]error // the env's Options.OnDestroyError reports
 }
 
 func (c *countingHSM) ImportTransfer(ctx context.Context, spec keys.Spec, kek keys.Material, wrapped []byte) (keys.Material, error) {
 	m, err := c.Provider.ImportTransfer(ctx, spec, kek, wrapped)
+	if err != nil && c.importErr != nil {
+		err = errors.Join(err, c.importErr)
+	}
 	if err == nil {
 		c.mu.Lock()
 		c.imported++
@@ -44,7 +52,11 @@ func (c *countingHSM) Destroy(ctx context.Context, m keys.Material) error {
 	c.mu.Lock()
 	c.destroyed++
 	c.mu.Unlock()
-	return c.Provider.Destroy(ctx, m)
+	err := c.Provider.Destroy(ctx, m)
+	if err == nil && c.failDestroy {
+		err = errors.New("injected destroy failure")
+	}
+	return err
 }
 
 // byokEnv is the HSM test environment (newHSMEnvWith) over SoftHSM2
@@ -58,7 +70,9 @@ func byokEnv(t *testing.T) (*vault.Service, *countingHSM) {
 	}
 	t.Cleanup(func() { p.Close() })
 	hsm := &countingHSM{Provider: p}
-	svc := newHSMEnvWith(t, func(*fakeHSM) keys.Provider { return hsm }).svc
+	env := newHSMEnvWith(t, func(*fakeHSM) keys.Provider { return hsm })
+	hsm.destroyErrors = &env.destroyErrors
+	svc := env.svc
 	ctx := context.Background()
 	if _, err := svc.UpdateVault(ctx, t0, "dev", vault.VaultUpdate{KeyPolicy: &vault.KeyPolicy{AllowedCurves: []keys.Curve{keys.P256, keys.P384}}}); err != nil {
 		t.Fatal(err)
@@ -276,5 +290,39 @@ func TestKEKOpsImmutable(t *testing.T) {
 	}
 	if _, err := svc.ImportKey(ctx, t0, "dev", "byok", vault.ImportParams{Spec: keys.Spec{Type: keys.RSA}, Transfer: tr}); err != nil {
 		t.Errorf("ImportKey(transfer) after the refused updates = %v", err)
+	}
+}
+
+// TestImportTransferDestroyFailures checks that HSM objects a refused
+// import could not destroy are reported to Options.OnDestroyError, not
+// dropped: those of a key the vault refused after the unwrap, and those
+// the provider reports left over.
+func TestImportTransferDestroyFailures(t *testing.T) {
+	ctx := context.Background()
+	svc, hsm := byokEnv(t)
+	kek := newKEK(t, svc, "dev", "kek", keys.Spec{Type: keys.RSA, Size: 2048, Protection: keys.HSM})
+	p521, _ := ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
+	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+
+	hsm.failDestroy = true
+	_, err := svc.ImportKey(ctx, t0, "dev", "byok", vault.ImportParams{Spec: keys.Spec{Type: keys.EC}, Transfer: transfer(t, "dev", kek, p521)})
+	if !errors.Is(err, vault.ErrInvalid) || !strings.Contains(err.Error(), "allowedCurves") {
+		t.Fatalf("ImportKey(P-521, refused by the key policy) = %v, want ErrInvalid", err)
+	}
+	if n := len(*hsm.destroyErrors); n != 1 || !strings.Contains((*hsm.destroyErrors)[0].Error(), "dev/byok") {
+		t.Errorf("OnDestroyError got %v, want one report naming dev/byok", *hsm.destroyErrors)
+	}
+
+	hsm.failDestroy, *hsm.destroyErrors = false, nil
+	hsm.importErr = &keys.LeftoverError{Op: "BYOK import", Err: errors.New("injected")}
+	tampered := transfer(t, "dev", kek, rsaKey)
+	tampered.Ciphertext[len(tampered.Ciphertext)-3] ^= 0x40
+	_, err = svc.ImportKey(ctx, t0, "dev", "byok", vault.ImportParams{Spec: keys.Spec{Type: keys.RSA}, Transfer: tampered})
+	if !errors.Is(err, vault.ErrInvalid) || !strings.Contains(err.Error(), "integrity check") || strings.Contains(err.Error(), "injected") {
+		t.Errorf("ImportKey(tampered, objects left over) = %v, want the refusal alone", err)
+	}
+	var le *keys.LeftoverError
+	if n := len(*hsm.destroyErrors); n != 1 || !errors.As((*hsm.destroyErrors)[0], &le) {
+		t.Errorf("OnDestroyError got %v, want the provider's *keys.LeftoverError", *hsm.destroyErrors)
 	}
 }

@@ -46,9 +46,10 @@ type Options struct {
 	// implements keys.Destroyer, purge destroys the token objects of every
 	// purged version.
 	HSM keys.Provider
-	// OnDestroyError, when set, is called with each failure to destroy a
-	// purged version's HSM objects (the purge itself has succeeded and is
-	// not undone), so that the operator can remove them.
+	// OnDestroyError, when set, is called with each failure to destroy
+	// HSM objects: a purged version's (the purge itself has succeeded and
+	// is not undone), a failed restore's or a refused BYOK import's, so
+	// that the operator can remove them.
 	OnDestroyError func(error)
 	// Rand is the randomness source; nil means crypto/rand.Reader.
 	Rand io.Reader

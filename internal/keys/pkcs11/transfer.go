@@ -143,6 +143,8 @@ func (p *Provider) ImportTransfer(ctx context.Context, spec keys.Spec, kek keys.
 			}
 		}
 		if pub, err = p.completeTransfer(sh, r, h, &out); err != nil {
+			// If this fails, undoTransfer's destroy by reference retries
+			// and reports it.
 			_ = p.m.DestroyObject(sh, h)
 			return err
 		}
@@ -157,23 +159,30 @@ func (p *Provider) ImportTransfer(ctx context.Context, spec keys.Spec, kek keys.
 		p.forget(kk.r)
 	}
 	if err != nil {
-		// The closure destroyed the key object; remove anything else the
-		// failed call left, found by reference, even if ctx is done.
-		_ = p.Destroy(context.WithoutCancel(ctx), keys.Material{Spec: out, Private: secret.Own(r.marshal())})
-		return keys.Material{}, err
+		return keys.Material{}, p.undoTransfer(ctx, err, out, r)
 	}
 	m, err := p.material(ctx, out, r)
 	if err == nil && out.Type != keys.Oct {
 		err = p.checkRestored(ctx, m, pub)
 	}
 	if err != nil {
-		_ = p.Destroy(context.WithoutCancel(ctx), keys.Material{Spec: out, Private: secret.Own(r.marshal())})
 		if errors.Is(err, keys.ErrCorrupt) {
-			return keys.Material{}, keys.Inputf("The key in the BYOK transfer blob does not sign and verify consistently inside the HSM.")
+			err = keys.Inputf("The key in the BYOK transfer blob does not sign and verify consistently inside the HSM.")
 		}
-		return keys.Material{}, err
+		return keys.Material{}, p.undoTransfer(ctx, err, out, r)
 	}
 	return m, nil
+}
+
+// undoTransfer removes whatever a failed transfer left in the token (its
+// key objects, found by reference r), even if ctx is done, and returns
+// err, the failure, joined with a *keys.LeftoverError if that fails.
+func (p *Provider) undoTransfer(ctx context.Context, err error, out keys.Spec, r ref) error {
+	derr := p.Destroy(context.WithoutCancel(ctx), keys.Material{Spec: out, Private: secret.Own(r.marshal())})
+	if derr == nil {
+		return err
+	}
+	return errors.Join(err, &keys.LeftoverError{Op: "BYOK import", Err: derr})
 }
 
 // unwrapTwoSteps unwraps head (RSA-OAEP with SHA-1 under kek) into a
@@ -191,6 +200,8 @@ func (p *Provider) unwrapTwoSteps(sh p11.SessionHandle, kek p11.ObjectHandle, he
 		}
 		return 0, fmt.Errorf("C_UnwrapKey (RSA-OAEP): %w", err)
 	}
+	// sk and g below are session objects, never extractable, that the
+	// token also destroys when the session closes.
 	defer func() { _ = p.m.DestroyObject(sh, sk) }()
 	kwp := []*p11.Mechanism{p11.NewMechanism(p11.CKM_AES_KEY_WRAP_PAD, nil)}
 	h, err := p.m.UnwrapKey(sh, kwp, sk, body, target)

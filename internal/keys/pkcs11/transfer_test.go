@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/asn1"
+	"errors"
 	"fmt"
 	"math/big"
 	"slices"
@@ -390,12 +391,21 @@ func TestImportTransferMalformedKeys(t *testing.T) {
 }
 
 // transferModule wraps a module: it hides CKM_ECDH1_DERIVE from the
-// mechanism list when noECDH is set, and fails the next stale C_UnwrapKey
-// calls with CKR_KEY_HANDLE_INVALID.
+// mechanism list when noECDH is set, fails the next stale C_UnwrapKey
+// calls with CKR_KEY_HANDLE_INVALID, and C_DestroyObject while failDestroy
+// is set.
 type transferModule struct {
 	pkcs11.Module
-	noECDH bool
-	stale  atomic.Int32
+	noECDH      bool
+	stale       atomic.Int32
+	failDestroy atomic.Bool // C_DestroyObject fails with CKR_ACTION_PROHIBITED
+}
+
+func (m *transferModule) DestroyObject(sh p11.SessionHandle, h p11.ObjectHandle) error {
+	if m.failDestroy.Load() {
+		return p11.Error(p11.CKR_ACTION_PROHIBITED)
+	}
+	return m.Module.DestroyObject(sh, h)
 }
 
 func (m *transferModule) GetMechanismList(slot uint) ([]*p11.Mechanism, error) {
@@ -444,6 +454,18 @@ func TestImportTransferTokenLimits(t *testing.T) {
 		}
 		if want, _ := keys.NewECPublicKey(&ecKey.PublicKey); !want.Equal(m.Public) {
 			t.Errorf("ImportTransfer(EC).Public = %v, want the packaged key's", m.Public)
+		}
+
+		// A refused import whose objects cannot be destroyed says so
+		// beside the refusal, which still decides the answer.
+		tm.failDestroy.Store(true)
+		short := make([]byte, 9)
+		ct, _ := keywrap.RSAAESWrap(rand.Reader, kek, short)
+		_, err = p.ImportTransfer(ctx, keys.Spec{Type: keys.Oct, Protection: keys.HSM, Owner: "byok-in"}, kekM, ct)
+		tm.failDestroy.Store(false)
+		var le *keys.LeftoverError
+		if !inputError(err) || !errors.As(err, &le) {
+			t.Errorf("ImportTransfer(9-byte AES key, destroy fails) = %v, want an *keys.InputError joined with a *keys.LeftoverError", err)
 		}
 	}
 }
