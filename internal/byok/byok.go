@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"unicode"
 
@@ -91,14 +92,22 @@ func formatf(format string, args ...any) error {
 }
 
 // Parse decodes a transfer blob and checks it strictly: one JSON object
-// with exactly the fields of the format, schema_version 1.0.0, alg dir, enc
-// CKM_RSA_AES_KEY_WRAP, a kid, a base64url ciphertext (padding tolerated)
-// and a printable generator of at most 256 characters.
+// with exactly the members of the format, each at most once and spelled in
+// lower case, schema_version 1.0.0, alg dir, enc CKM_RSA_AES_KEY_WRAP, a
+// kid, a base64url ciphertext (padding tolerated) and a printable generator
+// of at most 256 bytes.
 //
 // Errors: *FormatError.
 func Parse(data []byte) (Blob, error) {
 	if len(data) > MaxSize {
 		return Blob{}, formatf("The BYOK transfer blob is larger than %d bytes.", MaxSize)
+	}
+	if err := checkMembers(json.NewDecoder(bytes.NewReader(data)), ""); err != nil {
+		var fe *FormatError
+		if errors.As(err, &fe) {
+			return Blob{}, err
+		}
+		return Blob{}, formatf("The BYOK transfer blob (key_hsm) is not a .byok JSON object with schema_version, header, ciphertext and generator.")
 	}
 	var w wireBlob
 	d := json.NewDecoder(bytes.NewReader(data))
@@ -121,13 +130,68 @@ func Parse(data []byte) (Blob, error) {
 	case len(w.Header.KID) > 1024:
 		return Blob{}, formatf("The BYOK transfer blob's header kid is too long.")
 	case len(w.Generator) > maxGenerator || strings.IndexFunc(w.Generator, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0:
-		return Blob{}, formatf("The BYOK transfer blob's generator must be at most %d printable characters.", maxGenerator)
+		return Blob{}, formatf("The BYOK transfer blob's generator must be printable and at most %d bytes long.", maxGenerator)
 	}
 	ct, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(w.Ciphertext, "="))
 	if err != nil || len(ct) == 0 {
 		return Blob{}, formatf("The BYOK transfer blob's ciphertext is missing or not base64url.")
 	}
 	return Blob{KID: w.Header.KID, Ciphertext: ct, Generator: w.Generator}, nil
+}
+
+// members are the member names of the blob's objects, by path ("" the
+// blob, "header" its header), as the format spells them.
+var members = map[string][]string{
+	"":       {"schema_version", "header", "ciphertext", "generator"},
+	"header": {"kid", "alg", "enc"},
+}
+
+// checkMembers reads the JSON value at d's position, at path, and refuses
+// a member name that appears twice in an object or that is not spelled as
+// members lists it: encoding/json matches names without regard to case and
+// keeps the last of duplicates, so two parsers could read two different
+// blobs in one. Errors: *FormatError, or the decoder's error.
+func checkMembers(d *json.Decoder, path string) error {
+	t, err := d.Token()
+	if err != nil {
+		return err
+	}
+	switch t {
+	case json.Delim('{'):
+		seen := map[string]bool{}
+		for d.More() {
+			t, err := d.Token()
+			if err != nil {
+				return err
+			}
+			name, _ := t.(string)
+			if seen[name] {
+				return formatf("The BYOK transfer blob has the member %.32q more than once.", name)
+			}
+			seen[name] = true
+			if want, ok := members[path]; ok && !slices.Contains(want, name) {
+				return formatf("The BYOK transfer blob has an unknown member %.32q (the format's member names are lower case).", name)
+			}
+			sub := name
+			if path != "" {
+				sub = path + "." + name
+			}
+			if err := checkMembers(d, sub); err != nil {
+				return err
+			}
+		}
+		_, err = d.Token()
+		return err
+	case json.Delim('['):
+		for d.More() {
+			if err := checkMembers(d, path+"[]"); err != nil {
+				return err
+			}
+		}
+		_, err = d.Token()
+		return err
+	}
+	return nil
 }
 
 // Marshal encodes b as a transfer blob.

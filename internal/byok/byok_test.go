@@ -127,6 +127,12 @@ func TestParseRefuses(t *testing.T) {
 		{"control character in generator", strings.Replace(good, `"g"`, `"g\u0007"`, 1)},
 		{"long generator", strings.Replace(good, `"g"`, `"`+strings.Repeat("g", 300)+`"`, 1)},
 		{"too large", strings.Replace(good, `"g"`, `"`+strings.Repeat("g", byok.MaxSize)+`"`, 1)},
+		{"upper-case member", strings.Replace(good, `"ciphertext"`, `"CipherText"`, 1)},
+		{"upper-case header member", strings.Replace(good, `"kid"`, `"KID"`, 1)},
+		{"duplicate ciphertext", strings.Replace(good, `"generator"`, `"ciphertext":"BBBB","generator"`, 1)},
+		{"duplicate header", strings.Replace(good, `"generator"`, `"header":{"kid":"https://b.vault.test/keys/evil","alg":"dir","enc":"CKM_RSA_AES_KEY_WRAP"},"generator"`, 1)},
+		{"duplicate kid", strings.Replace(good, `"alg"`, `"kid":"https://b.vault.test/keys/evil","alg"`, 1)},
+		{"unknown header member", strings.Replace(good, `"alg"`, `"x5c":[],"alg"`, 1)},
 	} {
 		_, err := byok.Parse([]byte(tc.blob))
 		var fe *byok.FormatError
