@@ -188,14 +188,18 @@ func (p *Provider) undoTransfer(ctx context.Context, err error, out keys.Spec, r
 // unwrapTwoSteps unwraps head (RSA-OAEP with SHA-1 under kek) into a
 // session AES key, then body (RFC 5649 under that key) into a new object
 // of template target, and destroys the session key. A refusal of the first
-// step is errTransferKEK; of the second, a wrong key type (told apart by
+// step (but CKR_TEMPLATE_INCONSISTENT or CKR_KEY_TYPE_INCONSISTENT,
+// internal errors there) is errTransferKEK; of the second, a wrong key
+// type (told apart by
 // unwrapping the same body as a generic secret, which is destroyed at
 // once) or errTransferMAC.
 func (p *Provider) unwrapTwoSteps(sh p11.SessionHandle, kek p11.ObjectHandle, head, body []byte, target []*p11.Attribute, typ keys.Type) (p11.ObjectHandle, error) {
 	oaep := p11.NewMechanism(p11.CKM_RSA_PKCS_OAEP, p11.NewOAEPParams(p11.CKM_SHA_1, p11.CKG_MGF1_SHA1, p11.CKZ_DATA_SPECIFIED, nil))
 	sk, err := p.m.UnwrapKey(sh, []*p11.Mechanism{oaep}, kek, head, sessionUnwrapTemplate())
 	if err != nil {
-		if rejected(p.m, sh, err) {
+		// The template is ours and fixed: an inconsistent template or key
+		// type here is a token or provider fault, not a wrong KEK.
+		if classify(err) != kindOther && rejected(p.m, sh, err) {
 			return 0, errTransferKEK
 		}
 		return 0, fmt.Errorf("C_UnwrapKey (RSA-OAEP): %w", err)

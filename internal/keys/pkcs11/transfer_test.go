@@ -396,9 +396,10 @@ func TestImportTransferMalformedKeys(t *testing.T) {
 // is set.
 type transferModule struct {
 	pkcs11.Module
-	noECDH      bool
-	stale       atomic.Int32
-	failDestroy atomic.Bool // C_DestroyObject fails with CKR_ACTION_PROHIBITED
+	noECDH       bool
+	stale        atomic.Int32
+	inconsistent atomic.Int32 // the next C_UnwrapKey calls fail with CKR_TEMPLATE_INCONSISTENT
+	failDestroy  atomic.Bool  // C_DestroyObject fails with CKR_ACTION_PROHIBITED
 }
 
 func (m *transferModule) DestroyObject(sh p11.SessionHandle, h p11.ObjectHandle) error {
@@ -419,6 +420,9 @@ func (m *transferModule) GetMechanismList(slot uint) ([]*p11.Mechanism, error) {
 func (m *transferModule) UnwrapKey(sh p11.SessionHandle, mech []*p11.Mechanism, h p11.ObjectHandle, wrapped []byte, a []*p11.Attribute) (p11.ObjectHandle, error) {
 	if m.stale.Add(-1) >= 0 {
 		return 0, p11.Error(p11.CKR_KEY_HANDLE_INVALID)
+	}
+	if m.inconsistent.Add(-1) >= 0 {
+		return 0, p11.Error(p11.CKR_TEMPLATE_INCONSISTENT)
 	}
 	return m.Module.UnwrapKey(sh, mech, h, wrapped, a)
 }
@@ -454,6 +458,14 @@ func TestImportTransferTokenLimits(t *testing.T) {
 		}
 		if want, _ := keys.NewECPublicKey(&ecKey.PublicKey); !want.Equal(m.Public) {
 			t.Errorf("ImportTransfer(EC).Public = %v, want the packaged key's", m.Public)
+		}
+
+		// The token refusing the fixed template of the RSA-OAEP step is
+		// its fault or ours, not a blob for another KEK.
+		tm.inconsistent.Store(1)
+		_, err = p.ImportTransfer(ctx, keys.Spec{Type: keys.EC, Protection: keys.HSM, Owner: "byok-in"}, kekM, wrapFor(t, kek, ecKey))
+		if err == nil || inputError(err) {
+			t.Errorf("ImportTransfer(RSA-OAEP step: CKR_TEMPLATE_INCONSISTENT) = %v, want an internal error", err)
 		}
 
 		// A refused import whose objects cannot be destroyed says so
