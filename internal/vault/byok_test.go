@@ -326,3 +326,42 @@ func TestImportTransferDestroyFailures(t *testing.T) {
 		t.Errorf("OnDestroyError got %v, want the provider's *keys.LeftoverError", *hsm.destroyErrors)
 	}
 }
+
+// TestImportTransferBackupRestore checks that a BYOK version's provenance
+// survives a backup and restore, and that a KEK restored from a backup,
+// generated and so without provenance, still serves as one.
+func TestImportTransferBackupRestore(t *testing.T) {
+	ctx := context.Background()
+	svc, _ := byokEnv(t)
+	kek := newKEK(t, svc, "dev", "kek", keys.Spec{Type: keys.RSA, Size: 2048, Protection: keys.HSM})
+	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	kv, err := svc.ImportKey(ctx, t0, "dev", "byok", vault.ImportParams{Spec: keys.Spec{Type: keys.EC}, Transfer: transfer(t, "dev", kek, ecKey)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	roundTrip := func(name string) {
+		t.Helper()
+		blob, err := svc.BackupKey(ctx, "dev", name)
+		if err != nil {
+			t.Fatalf("BackupKey(%s) = %v", name, err)
+		}
+		if _, err := svc.DeleteKey(ctx, t0, "dev", name); err != nil {
+			t.Fatal(err)
+		}
+		if err := svc.PurgeKey(ctx, t0, "dev", name); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.RestoreKey(ctx, t0, "dev", blob); err != nil {
+			t.Fatalf("RestoreKey(%s) = %v", name, err)
+		}
+	}
+	roundTrip("byok")
+	got, err := svc.GetKey(ctx, t0, vault.Ref{Vault: "dev", Name: "byok"})
+	if err != nil || got.Provenance == nil || *got.Provenance != *kv.Provenance {
+		t.Errorf("GetKey(restored).Provenance = %+v, %v; want %+v", got.Provenance, err, kv.Provenance)
+	}
+	roundTrip("kek")
+	if _, err := svc.ImportKey(ctx, t0, "dev", "byok2", vault.ImportParams{Spec: keys.Spec{Type: keys.EC}, Transfer: transfer(t, "dev", kek, ecKey)}); err != nil {
+		t.Errorf("ImportKey(transfer under a restored KEK) = %v", err)
+	}
+}

@@ -481,3 +481,40 @@ func TestImportTransferTokenLimits(t *testing.T) {
 		}
 	}
 }
+
+// TestImportTransferObjects checks that a successful import leaves exactly
+// its key's objects in the token: a private and a public object for RSA and
+// EC, one secret object for oct; no session key or derived value stays.
+func TestImportTransferObjects(t *testing.T) {
+	p := provider(t)
+	kekM, kek := transferKEK(t, 2048)
+	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	ecKey, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	for _, tt := range []struct {
+		name string
+		typ  keys.Type
+		key  any
+		want int
+	}{
+		{"RSA", keys.RSA, rsaKey, 2},
+		{"EC", keys.EC, ecKey, 2},
+		{"oct", keys.Oct, make([]byte, 32), 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			before := tokenObjects(t, p)
+			m, err := p.ImportTransfer(ctx, keys.Spec{Type: tt.typ, Protection: keys.HSM, Owner: "byok-in"}, kekM, wrapFor(t, kek, tt.key))
+			if err != nil {
+				t.Fatalf("ImportTransfer() = %v", err)
+			}
+			if n := tokenObjects(t, p) - before; n != tt.want {
+				t.Errorf("ImportTransfer() added %d objects, want %d", n, tt.want)
+			}
+			if err := p.Destroy(ctx, m); err != nil {
+				t.Fatal(err)
+			}
+			if n := tokenObjects(t, p); n != before {
+				t.Errorf("token holds %d objects after Destroy, want %d", n, before)
+			}
+		})
+	}
+}
