@@ -218,6 +218,30 @@ func TestByokImport(t *testing.T) {
 
 	refused("RSA blob as EC-HSM", c, "byok-kty", azkeys.KeyTypeECHSM, rsaBlob, "is not an EC key")
 
+	// A KEK stays one: its key_ops cannot become decrypt (whose RSA-OAEP
+	// would open a captured blob's ephemeral key), and no key gains import.
+	_, err = c.UpdateKey(ctx, "kek", "", azkeys.UpdateKeyParameters{KeyOps: to.SliceOfPtrs(azkeys.KeyOperationDecrypt)}, nil)
+	wantCode(t, "UpdateKey(KEK key_ops decrypt)", err, http.StatusBadRequest, "BadParameter")
+	_, err = c.UpdateKey(ctx, "signer", "", azkeys.UpdateKeyParameters{KeyOps: to.SliceOfPtrs(azkeys.KeyOperationImport)}, nil)
+	wantCode(t, "UpdateKey(signing key key_ops import)", err, http.StatusBadRequest, "BadParameter")
+	if r, err := c.GetKey(ctx, "kek", "", nil); err != nil || len(r.Key.KeyOps) != 1 || *r.Key.KeyOps[0] != azkeys.KeyOperationImport {
+		t.Errorf("GetKey(kek) after the refused update = %v, want key_ops [import]", err)
+	}
+
+	// A KEK imported in plaintext is not one: Azure requires it generated
+	// in the HSM.
+	kekKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	imp, err := c.ImportKey(ctx, "kek-imported", azkeys.ImportKeyParameters{HSM: to.Ptr(true), Key: &azkeys.JSONWebKey{
+		Kty: to.Ptr(azkeys.KeyTypeRSAHSM), N: kekKey.N.Bytes(), E: big.NewInt(int64(kekKey.E)).Bytes(), D: kekKey.D.Bytes(),
+		P: kekKey.Primes[0].Bytes(), Q: kekKey.Primes[1].Bytes(), DP: kekKey.Precomputed.Dp.Bytes(), DQ: kekKey.Precomputed.Dq.Bytes(), QI: kekKey.Precomputed.Qinv.Bytes(),
+		KeyOps: to.SliceOfPtrs(azkeys.KeyOperationImport),
+	}}, nil)
+	if err != nil {
+		t.Fatalf("ImportKey(kek-imported) = %v", err)
+	}
+	impPub, _ := x509.MarshalPKIXPublicKey(&kekKey.PublicKey)
+	refused("imported KEK", c, "byok-imported-kek", azkeys.KeyTypeRSAHSM, pack(writePEM("kek-imported.pem", "PUBLIC KEY", impPub), string(*imp.Key.KID), rsaPEM), "must be generated in the HSM")
+
 	std := vaultClient(t, s, newAdmin(t, s), "plain", "standard")
 	refused("blob in a standard vault", std, "byok-std", azkeys.KeyTypeRSAHSM, rsaBlob, "premium")
 }
