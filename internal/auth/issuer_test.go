@@ -751,6 +751,12 @@ func TestAuthenticate(t *testing.T) {
 	i := e.issuer(t)
 	p, cs := createPrincipal(t, i)
 	good := string(cs.Expose())
+	// wrong differs from good in its last character (replacing it with a
+	// fixed letter would leave it unchanged one time in 64).
+	wrong := good[:len(good)-1] + "A"
+	if wrong == good {
+		wrong = good[:len(good)-1] + "B"
+	}
 
 	disabled, dcs := createPrincipal(t, i)
 	e.update(t, disabled.ClientID, func(p *store.Principal) { p.Disabled = true })
@@ -772,7 +778,7 @@ func TestAuthenticate(t *testing.T) {
 		wantInErr        string
 	}{
 		{name: "right secret", clientID: p.ClientID, secret: good, now: testNow},
-		{name: "wrong secret", clientID: p.ClientID, secret: good[:len(good)-1] + "A", now: testNow, wantErr: true, wantInErr: "wrong secret"},
+		{name: "wrong secret", clientID: p.ClientID, secret: wrong, now: testNow, wantErr: true, wantInErr: "wrong secret"},
 		{name: "other principal's secret", clientID: p.ClientID, secret: string(dcs.Expose()), now: testNow, wantErr: true, wantInErr: "wrong secret"},
 		{name: "unknown client", clientID: "00000000-0000-4000-8000-000000000000", secret: good, now: testNow, wantErr: true, wantInErr: "unknown client"},
 		{name: "empty secret", clientID: p.ClientID, secret: "", now: testNow, wantErr: true, wantInErr: "malformed"},
