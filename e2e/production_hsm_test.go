@@ -4,20 +4,15 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
 
 	"github.com/keywarden/keywarden/internal/tlsca"
@@ -88,48 +83,12 @@ func TestInitAndServerHSMSeal(t *testing.T) {
 		t.Errorf("HSM seal mode wrote a root key file: %v", err)
 	}
 
-	srv := exec.Command(binary, "server", "--config", cfgPath)
-	srv.Env = env
-	var log strings.Builder
-	srv.Stdout, srv.Stderr = &log, &log
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Wait() }()
-	defer func() {
-		srv.Process.Kill()
-		if t.Failed() {
-			t.Logf("server output:\n%s", log.String())
-		}
-	}()
+	srv := startServerProcess(t, cfgPath, env)
 	s := &server{t: t, env: map[string]string{"KEYWARDEN_CA_CERT": ca.CertPath()}}
 	hc := s.httpClient()
 	base := fmt.Sprintf("https://127.0.0.1:%d", port)
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		resp, err := hc.Get(base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server not ready: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	cred, err := azidentity.NewClientSecretCredential("contoso", string(clientID[1]), string(clientSecret[1]), &azidentity.ClientSecretCredentialOptions{
-		ClientOptions:            azcore.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: base + "/"}, Transport: hc},
-		DisableInstanceDiscovery: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := azkeys.NewClient(fmt.Sprintf("https://prod.kv.test:%d", port), cred, &azkeys.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: hc}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv.waitHealthy(t, hc, base)
+	c := productionClient(t, hc, base, "contoso", string(clientID[1]), string(clientSecret[1]), fmt.Sprintf("https://prod.kv.test:%d", port))
 	keys := createECKeys(t, c, "sealed", 3)
 	for _, k := range keys {
 		if err := signVerify(c, k); err != nil {
@@ -139,15 +98,7 @@ func TestInitAndServerHSMSeal(t *testing.T) {
 	if _, err := c.CreateKey(context.Background(), "hsm-key", azkeys.CreateKeyParameters{Kty: to.Ptr(azkeys.KeyTypeRSAHSM)}, nil); err != nil {
 		t.Errorf("RSA-HSM key in the same token: %v", err)
 	}
-	srv.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("server exit after SIGTERM = %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("server did not stop after SIGTERM")
-	}
+	srv.stop(t)
 
 	// The store names only the token's root key.
 	db, err := os.ReadFile(filepath.Join(data, "keywarden.db"))

@@ -61,50 +61,12 @@ func TestInitAndServer(t *testing.T) {
 		t.Errorf("second keywarden init = %v, %s; want refusal", err, out)
 	}
 
-	srv := exec.Command(binary, "server", "--config", cfgPath)
-	var log strings.Builder
-	srv.Stdout, srv.Stderr = &log, &log
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Wait() }()
-	defer func() {
-		srv.Process.Kill()
-		if t.Failed() {
-			t.Logf("server output:\n%s", log.String())
-		}
-	}()
-
+	srv := startServerProcess(t, cfgPath, nil)
 	s := &server{t: t, env: map[string]string{"KEYWARDEN_CA_CERT": ca.CertPath()}}
 	hc := s.httpClient()
 	base := fmt.Sprintf("https://127.0.0.1:%d", port)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := hc.Get(base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server not ready: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-
-	cred, err := azidentity.NewClientSecretCredential("contoso", string(clientID[1]), string(clientSecret[1]), &azidentity.ClientSecretCredentialOptions{
-		ClientOptions:            azcore.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: base + "/"}, Transport: hc},
-		DisableInstanceDiscovery: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := azkeys.NewClient(fmt.Sprintf("https://prod.kv.test:%d", port), cred, &azkeys.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: hc}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv.waitHealthy(t, hc, base)
+	c := productionClient(t, hc, base, "contoso", string(clientID[1]), string(clientSecret[1]), fmt.Sprintf("https://prod.kv.test:%d", port))
 	ctx := context.Background()
 	k, err := c.CreateKey(ctx, "prod-key", azkeys.CreateKeyParameters{Kty: to.Ptr(azkeys.KeyTypeEC)}, nil)
 	if err != nil {
@@ -122,16 +84,87 @@ func TestInitAndServer(t *testing.T) {
 		t.Errorf("RecoverDeletedKey: %v", err)
 	}
 
-	srv.Process.Signal(syscall.SIGTERM)
+	srv.stop(t)
+	if strings.Contains(srv.log.String(), string(clientSecret[1])) {
+		t.Errorf("server log contains the client secret")
+	}
+}
+
+// serverProcess is a `keywarden server` process of a test.
+type serverProcess struct {
+	cmd  *exec.Cmd
+	log  *strings.Builder
+	done chan error
+}
+
+// startServerProcess starts `keywarden server --config cfgPath` with env
+// (nil: the test's environment); it is killed when the test ends, and its
+// output is logged if the test failed.
+func startServerProcess(t *testing.T, cfgPath string, env []string) *serverProcess {
+	t.Helper()
+	p := &serverProcess{cmd: exec.Command(binary, "server", "--config", cfgPath), log: &strings.Builder{}, done: make(chan error, 1)}
+	p.cmd.Env = env
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		if t.Failed() {
+			t.Logf("server output:\n%s", p.log.String())
+		}
+	})
+	return p
+}
+
+// waitHealthy waits up to 30 s for the server's /healthz.
+func (p *serverProcess) waitHealthy(t *testing.T, hc *http.Client, base string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := hc.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server not ready: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// stop sends SIGTERM and expects a clean exit within 20 s.
+func (p *serverProcess) stop(t *testing.T) {
+	t.Helper()
+	p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case err := <-done:
+	case err := <-p.done:
 		if err != nil {
 			t.Errorf("server exit after SIGTERM = %v, want clean exit", err)
 		}
 	case <-time.After(20 * time.Second):
 		t.Errorf("server did not stop after SIGTERM")
 	}
-	if strings.Contains(log.String(), string(clientSecret[1])) {
-		t.Errorf("server log contains the client secret")
+}
+
+// productionClient is an azkeys client of vaultURL with a client-secret
+// credential whose authority is the server at base.
+func productionClient(t *testing.T, hc *http.Client, base, tenant, clientID, secret, vaultURL string) *azkeys.Client {
+	t.Helper()
+	cred, err := azidentity.NewClientSecretCredential(tenant, clientID, secret, &azidentity.ClientSecretCredentialOptions{
+		ClientOptions:            azcore.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: base + "/"}, Transport: hc},
+		DisableInstanceDiscovery: true,
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
+	c, err := azkeys.NewClient(vaultURL, cred, &azkeys.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: hc}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

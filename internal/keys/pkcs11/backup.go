@@ -223,7 +223,7 @@ func (p *Provider) ImportWrapped(ctx context.Context, spec keys.Spec, wrapped []
 		}
 		h, err := p.m.UnwrapKey(sh, []*p11.Mechanism{p11.NewMechanism(b.Mechanism, nil)}, trusted, b.Wrapped, privAttrs)
 		if err != nil {
-			if badWrapped(p.m, sh, err) {
+			if rejected(p.m, sh, err) {
 				return corrupt("the wrapped key was altered or was not wrapped by this token's trusted key")
 			}
 			return fmt.Errorf("C_UnwrapKey: %w", err)
@@ -294,21 +294,3 @@ func (p *Provider) checkRestored(ctx context.Context, m keys.Material, pub any) 
 	return nil
 }
 
-// badWrapped reports whether err, of C_UnwrapKey, means that the wrapped
-// key failed its integrity check rather than that the token failed.
-// SoftHSM2 answers an RFC 3394 or 5649 integrity failure with
-// CKR_GENERAL_ERROR, which otherwise means a broken token; if the session
-// still answers C_GetSessionInfo, the token is fine and the blob is bad.
-func badWrapped(m module, sh p11.SessionHandle, err error) bool {
-	switch classify(err) {
-	case kindInput:
-		return true
-	case kindUnavailable:
-		if !errors.Is(err, p11.Error(p11.CKR_GENERAL_ERROR)) {
-			return false
-		}
-		_, serr := m.GetSessionInfo(sh)
-		return serr == nil
-	}
-	return false
-}

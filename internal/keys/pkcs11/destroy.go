@@ -34,18 +34,24 @@ func (p *Provider) Destroy(ctx context.Context, m keys.Material) error {
 	}
 	defer p.forget(r)
 	return p.session(ctx, "destroy key", func(sh p11.SessionHandle) error {
-		hs, err := find(p.m, sh, []*p11.Attribute{
+		return destroyMatching(p.m, sh, []*p11.Attribute{
 			p11.NewAttribute(p11.CKA_ID, r.id),
 			p11.NewAttribute(p11.CKA_LABEL, r.label()),
 		})
-		if err != nil {
-			return err
-		}
-		for _, h := range hs {
-			if err := p.m.DestroyObject(sh, h); err != nil && classify(err) != kindHandle {
-				return fmt.Errorf("C_DestroyObject: %w", err)
-			}
-		}
-		return nil
 	})
+}
+
+// destroyMatching destroys every object matching template; objects gone
+// meanwhile are not an error.
+func destroyMatching(m module, sh p11.SessionHandle, template []*p11.Attribute) error {
+	hs, err := find(m, sh, template)
+	if err != nil {
+		return err
+	}
+	for _, h := range hs {
+		if err := m.DestroyObject(sh, h); err != nil && classify(err) != kindHandle {
+			return fmt.Errorf("C_DestroyObject: %w", err)
+		}
+	}
+	return nil
 }

@@ -177,16 +177,7 @@ func (p *Provider) DestroyRootKey(ctx context.Context, label, id string) error {
 		return fmt.Errorf("pkcs11: %q is not an HSM root key id", id)
 	}
 	return p.session(ctx, "destroy root key", func(sh p11.SessionHandle) error {
-		hs, err := find(p.m, sh, rootKeyTemplate(label, []byte(id)))
-		if err != nil {
-			return err
-		}
-		for _, h := range hs {
-			if err := p.m.DestroyObject(sh, h); err != nil && classify(err) != kindHandle {
-				return fmt.Errorf("C_DestroyObject: %w", err)
-			}
-		}
-		return nil
+		return destroyMatching(p.m, sh, rootKeyTemplate(label, []byte(id)))
 	})
 }
 
