@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -166,10 +167,19 @@ not intact.`,
 				return err
 			}
 			var o audit.VerifyOptions
+			var how []string
 			if rootKeyFile == "" && dataDir != "" {
 				rootKeyFile = filepath.Join(dataDir, "root.key")
+				if _, err := os.Stat(rootKeyFile); errors.Is(err, fs.ErrNotExist) {
+					// HSM seal mode: the root key is in the token. The
+					// signed checkpoints still prove the log.
+					rootKeyFile = ""
+					if publicKey == "" {
+						publicKey = filepath.Join(dataDir, "audit", "audit-signing-key.jwk")
+					}
+					how = append(how, "no root key file (HSM seal mode?): chain not recomputed")
+				}
 			}
-			var how []string
 			if rootKeyFile != "" {
 				mac, err := verifyChainKey(rootKeyFile, filepath.Dir(files[0]))
 				if err != nil {
