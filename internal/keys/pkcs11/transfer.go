@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/rsa"
+	"crypto/sha256"
 	"encoding/asn1"
 	"errors"
 	"fmt"
@@ -27,6 +28,7 @@ var (
 	errTransferAES = keys.Inputf("The BYOK transfer blob's AES key is not 128, 192 or 256 bits long.")
 	errTransferEC  = keys.Inputf("The EC key in the BYOK transfer blob is malformed: the HSM refuses to use its private scalar.")
 	errTransferECD = keys.Inputf("The EC key in the BYOK transfer blob is malformed: its private scalar is out of range.")
+	errTransferRSA = keys.Inputf("The BYOK transfer blob holds a malformed RSA key: the HSM refuses to sign with it, or its signature does not verify with its public key.")
 )
 
 // ImportTransfer unwraps a CKM_RSA_AES_KEY_WRAP ciphertext inside the
@@ -53,19 +55,23 @@ var (
 // coordinate inside the token (CKM_ECDH1_DERIVE with the curve's generator
 // as the peer: d·G) and picks the Y of the two candidates that verifies a
 // signature the new key makes in the token; the derive permission is then
-// turned off. For oct, whose unwrapped object SoftHSM2 gives no length, it
-// encrypts one AES-ECB block under the new key, which fails for a key of
-// any length but 16, 24 or 32 bytes. It creates the public object as
-// Generate does, then signs and verifies a test digest through Load, as
-// ImportWrapped does. A token refusal to use the new key is input, never
-// unavailability; a stale KEK handle is looked up once more.
+// turned off; for RSA it signs a test digest with the new key and verifies
+// it with the public key. For oct, whose unwrapped object SoftHSM2 gives
+// no length, it encrypts one AES-ECB block under the new key, which fails
+// for a key of any length but 16, 24 or 32 bytes. These checks run in the
+// unwrap's session, before the public object is created as Generate
+// does. A token refusal to use the new key (SoftHSM2 answers some
+// malformed keys with CKR_GENERAL_ERROR) is input, never unavailability,
+// and leaves the session pool as it was; a stale KEK handle is looked up
+// once more.
 //
 // Errors: *keys.InputError for a software spec, a kek that is not RSA, a
 // ciphertext not wrapped for kek (errTransferKEK) or altered
 // (errTransferMAC), a key that is not of spec.Type, an RSA size other than
 // 2048, 3072 or 4096 bits, an AES key other than 16, 24 or 32 bytes, a
 // curve the token does not support, an EC scalar the token refuses or out
-// of range, an EC key on a token without CKM_ECDH1_DERIVE; keys.ErrCorrupt (wrapped) for a kek
+// of range, an RSA key whose parts do not belong together (errTransferRSA),
+// an EC key on a token without CKM_ECDH1_DERIVE; keys.ErrCorrupt (wrapped) for a kek
 // that is not the provider's; keys.ErrUnavailable (wrapped).
 func (p *Provider) ImportTransfer(ctx context.Context, spec keys.Spec, kek keys.Material, wrapped []byte) (keys.Material, error) {
 	if err := checkProtection(spec); err != nil {
@@ -161,14 +167,16 @@ func (p *Provider) ImportTransfer(ctx context.Context, spec keys.Spec, kek keys.
 	if err != nil {
 		return keys.Material{}, p.undoTransfer(ctx, err, out, r)
 	}
+	// The key was checked inside the unwrap's session (completeTransfer):
+	// a check through Load, in a session of its own, would take a token's
+	// CKR_GENERAL_ERROR for a malformed key for a failing token.
 	m, err := p.material(ctx, out, r)
 	if err == nil && out.Type != keys.Oct {
-		err = p.checkRestored(ctx, m, pub)
+		if eq, ok := m.Public.(interface{ Equal(crypto.PublicKey) bool }); !ok || !eq.Equal(pub) {
+			err = fmt.Errorf("pkcs11: the imported key's public object does not hold the public key the import computed")
+		}
 	}
 	if err != nil {
-		if errors.Is(err, keys.ErrCorrupt) {
-			err = keys.Inputf("The key in the BYOK transfer blob does not sign and verify consistently inside the HSM.")
-		}
 		return keys.Material{}, p.undoTransfer(ctx, err, out, r)
 	}
 	return m, nil
@@ -258,7 +266,11 @@ func (p *Provider) completeTransfer(sh p11.SessionHandle, r ref, h p11.ObjectHan
 		if bits := n.BitLen(); bits != 2048 && bits != 3072 && bits != 4096 {
 			return nil, keys.Inputf("The RSA key in the BYOK transfer blob has %d bits. Supported sizes are 2048, 3072 and 4096.", bits)
 		}
-		pub = &rsa.PublicKey{N: n, E: int(e.Int64())}
+		rpub := &rsa.PublicKey{N: n, E: int(e.Int64())}
+		if err := p.checkTransferredRSA(sh, h, rpub); err != nil {
+			return nil, err
+		}
+		pub = rpub
 		pubAttrs = append(publicTemplate(r, p11.CKK_RSA),
 			p11.NewAttribute(p11.CKA_MODULUS, attrs[0].Value),
 			p11.NewAttribute(p11.CKA_PUBLIC_EXPONENT, attrs[1].Value))
@@ -288,6 +300,35 @@ func (p *Provider) completeTransfer(sh p11.SessionHandle, r ref, h p11.ObjectHan
 		return nil, fmt.Errorf("C_CreateObject: %w", err)
 	}
 	return pub, nil
+}
+
+// checkTransferredRSA signs a test digest with the unwrapped RSA private
+// object h inside the unwrap's session and verifies the signature with
+// pub, read from h: the parts of a malformed key (an even modulus, zero
+// primes or private exponent) do not belong together. It runs here rather
+// than through Load and a pooled session of its own because SoftHSM2
+// answers such a key with CKR_GENERAL_ERROR, which that path takes for a
+// failing token and drains the session pool on. A refusal, or a
+// signature that does not verify, is errTransferRSA; the caller destroys h.
+func (p *Provider) checkTransferredRSA(sh p11.SessionHandle, h p11.ObjectHandle, pub *rsa.PublicKey) error {
+	d := sha256.Sum256([]byte("keywarden transfer check"))
+	if err := p.m.SignInit(sh, []*p11.Mechanism{p11.NewMechanism(p11.CKM_RSA_PKCS, nil)}, h); err != nil {
+		if refusedKey(p.m, sh, err) {
+			return errTransferRSA
+		}
+		return fmt.Errorf("C_SignInit (RSA check of the transferred key): %w", err)
+	}
+	sig, err := p.m.Sign(sh, append(digestInfoPrefix(crypto.SHA256), d[:]...))
+	if err != nil {
+		if refusedKey(p.m, sh, err) {
+			return errTransferRSA
+		}
+		return fmt.Errorf("C_Sign (RSA check of the transferred key): %w", err)
+	}
+	if ok, err := keys.VerifyPublic(pub, keys.RS256, d[:], sig); err != nil || !ok {
+		return errTransferRSA
+	}
+	return nil
 }
 
 // transferredPoint returns the public point of the unwrapped EC private

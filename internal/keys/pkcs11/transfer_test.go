@@ -332,11 +332,69 @@ func ecPKCS8(t *testing.T, d *big.Int) []byte {
 	return der
 }
 
+// rsaPKCS8 returns a PKCS#8 RSA private key with modulus n, public
+// exponent 65537, private exponent d and primes p and q (the CRT values
+// from them, or zero), which need not be consistent: crypto/x509 cannot
+// marshal the malformed ones.
+func rsaPKCS8(t *testing.T, n, d, p, q *big.Int) []byte {
+	t.Helper()
+	type rsaPrivateKey struct {
+		Version                     int
+		N, E, D, P, Q, Dp, Dq, Qinv *big.Int
+	}
+	type algorithm struct {
+		Algorithm  asn1.ObjectIdentifier
+		Parameters asn1.RawValue
+	}
+	type pkcs8 struct {
+		Version    int
+		Algo       algorithm
+		PrivateKey []byte
+	}
+	zero := big.NewInt(0)
+	dp, dq, qinv := zero, zero, zero
+	if p.Sign() > 0 && q.Sign() > 0 && d.Sign() > 0 {
+		dp = new(big.Int).Mod(d, new(big.Int).Sub(p, big.NewInt(1)))
+		dq = new(big.Int).Mod(d, new(big.Int).Sub(q, big.NewInt(1)))
+		if inv := new(big.Int).ModInverse(q, p); inv != nil {
+			qinv = inv
+		}
+	}
+	inner, err := asn1.Marshal(rsaPrivateKey{N: n, E: big.NewInt(65537), D: d, P: p, Q: q, Dp: dp, Dq: dq, Qinv: qinv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := asn1.Marshal(pkcs8{Algo: algorithm{asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 1}, asn1.NullRawValue}, PrivateKey: inner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}
+
+// fillPool has every session of p's pool opened and returned idle, and
+// returns how many are idle.
+func fillPool(t *testing.T, p *pkcs11.Provider) int {
+	t.Helper()
+	var hold func(depth int) error
+	hold = func(depth int) error {
+		if depth == 0 {
+			return nil
+		}
+		return pkcs11.WithSession(ctx, p, func(pkcs11.Module, p11.SessionHandle) error { return hold(depth - 1) })
+	}
+	if err := hold(softhsmtest.New(t).PoolSize); err != nil {
+		t.Fatal(err)
+	}
+	_, idle := p.Sessions()
+	return idle
+}
+
 // TestImportTransferMalformedKeys checks that a well-wrapped key the HSM
 // cannot use is refused as input when it is unwrapped, leaves nothing in
-// the token and does not make the provider unavailable: an AES key of a
-// length RFC 5649 pads to 16, 24 or 32 bytes, and EC scalars of 0, 1, n
-// and n+1.
+// the token and does not make the provider unavailable nor drain its
+// session pool: an AES key of a length RFC 5649 pads to 16, 24 or 32
+// bytes, EC scalars of 0, 1, n and n+1, and RSA keys whose parts do not
+// belong together.
 func TestImportTransferMalformedKeys(t *testing.T) {
 	p := provider(t)
 	kekM, kek := transferKEK(t, 2048)
@@ -356,6 +414,17 @@ func TestImportTransferMalformedKeys(t *testing.T) {
 	for name, d := range map[string]*big.Int{"0": big.NewInt(0), "1": big.NewInt(1), "n": n, "n+1": new(big.Int).Add(n, big.NewInt(1))} {
 		tests = append(tests, blob{"EC scalar " + name, keys.EC, ecPKCS8(t, d), "EC key in the BYOK transfer blob is malformed"})
 	}
+	good, _ := rsa.GenerateKey(rand.Reader, 2048)
+	even := new(big.Int).Lsh(big.NewInt(1), 2047)
+	zero := big.NewInt(0)
+	for name, parts := range map[string][]*big.Int{
+		// SoftHSM2 answers C_Sign with these keys CKR_GENERAL_ERROR.
+		"RSA even modulus":  {even, good.D, good.Primes[0], good.Primes[1]},
+		"RSA p=q=d=0":       {good.N, zero, zero, zero},
+		"RSA wrong modulus": {new(big.Int).Add(good.N, big.NewInt(2)), good.D, good.Primes[0], good.Primes[1]},
+	} {
+		tests = append(tests, blob{name, keys.RSA, rsaPKCS8(t, parts[0], parts[1], parts[2], parts[3]), "malformed RSA key"})
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ct, err := keywrap.RSAAESWrap(rand.Reader, kek, tt.raw)
@@ -363,6 +432,7 @@ func TestImportTransferMalformedKeys(t *testing.T) {
 				t.Fatal(err)
 			}
 			before := tokenObjects(t, p)
+			idle := fillPool(t, p)
 			m, err := p.ImportTransfer(ctx, keys.Spec{Type: tt.typ, Protection: keys.HSM, Owner: "byok-in"}, kekM, ct)
 			if err == nil {
 				_ = p.Destroy(ctx, m)
@@ -370,6 +440,12 @@ func TestImportTransferMalformedKeys(t *testing.T) {
 			}
 			if !inputError(err) || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("ImportTransfer() = %v, want an *keys.InputError saying %q", err, tt.want)
+			}
+			// A refused key is not a failing token: no session was
+			// dropped, so the SDKs' retries of a 503 cannot drain the
+			// pool over and over.
+			if inUse, got := p.Sessions(); inUse != 0 || got != idle {
+				t.Errorf("after the refused import the pool has %d sessions in use, %d idle; want 0, %d as before (the pool was drained)", inUse, got, idle)
 			}
 			if after := tokenObjects(t, p); after != before {
 				t.Errorf("token holds %d objects after the refused import, want %d as before", after, before)
