@@ -63,11 +63,12 @@ type Spec struct {
 	// Material whose Owner differs from the one the objects were created
 	// for. Empty is a valid owner. The software provider ignores it.
 	Owner string
-	// UnwrapOnly asks Generate for an RSA key whose private key can only
-	// unwrap keys (a BYOK key-exchange key): an HSM provider creates the
-	// private object without decrypt, sign or derive permission. Other
-	// providers and key types ignore it; it is not stored, and the Spec a
-	// provider returns does not carry it.
+	// UnwrapOnly asks Generate (and an HSM provider's ImportWrapped, which
+	// restores a backup) for an RSA key whose private key can only unwrap
+	// keys (a BYOK key-exchange key): an HSM provider creates the private
+	// object without decrypt, sign or derive permission, and not
+	// modifiable. Other providers and key types ignore it; it is not
+	// stored, and the Spec a provider returns does not carry it.
 	UnwrapOnly bool
 }
 

@@ -284,7 +284,13 @@ func (s *Service) RestoreKey(ctx context.Context, now time.Time, vault string, b
 	for i, bv := range f.Versions {
 		priv := bv.Private
 		if bv.Wrapped {
-			m, err := backuper.ImportWrapped(ctx, s.specOf(recs[i]), bv.Private)
+			// A key-exchange key is restored unwrap-only, as CreateKey
+			// and RotateKey generate it.
+			ops := make([]Operation, len(recs[i].Ops))
+			for j, op := range recs[i].Ops {
+				ops[j] = Operation(op)
+			}
+			m, err := backuper.ImportWrapped(ctx, kekSpec(s.specOf(recs[i]), ops), bv.Private)
 			if err != nil {
 				if errors.Is(err, keys.ErrCorrupt) {
 					return fail(errBadBackup)

@@ -5,11 +5,14 @@ package pkcs11
 import (
 	"bytes"
 	"context"
+	"crypto/aes"
 	"crypto/rsa"
+	"crypto/sha1"
 	"encoding/asn1"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 
 	p11 "github.com/miekg/pkcs11"
@@ -160,6 +163,12 @@ func parseWrapped(spec keys.Spec, blob []byte) (wrappedBlob, error) {
 // blob's public key, so a blob whose parts do not belong together creates
 // nothing. The returned Material is as Generate's.
 //
+// With spec.UnwrapOnly an RSA key is restored as Generate makes a
+// key-exchange key: its private object can only unwrap and cannot be
+// modified. Such a key cannot sign, so the check is instead a random
+// AES key that Go wraps under the blob's public key and the token unwraps
+// with the restored private key (checkUnwrapOnly).
+//
 // Errors: keys.ErrCorrupt (wrapped) for a malformed or altered blob, one
 // wrapped under another token's trusted key, or one of another type than
 // spec.Type; *keys.InputError for a token without a trusted wrapping key,
@@ -174,6 +183,7 @@ func (p *Provider) ImportWrapped(ctx context.Context, spec keys.Spec, wrapped []
 		return keys.Material{}, err
 	}
 	out := keys.Spec{Type: b.Type, Size: b.Size, Curve: b.Curve, Protection: keys.HSM}
+	unwrapOnly := spec.UnwrapOnly && b.Type == keys.RSA
 	var pub any
 	if b.Type != keys.Oct {
 		if pub, err = keys.ParsePublic(out, b.Public); err != nil {
@@ -198,6 +208,9 @@ func (p *Provider) ImportWrapped(ctx context.Context, spec keys.Spec, wrapped []
 	case keys.RSA:
 		k := pub.(*rsa.PublicKey)
 		privAttrs = privateTemplate(r, p11.CKK_RSA)
+		if spec.UnwrapOnly {
+			privAttrs = unwrapOnlyTemplate(privAttrs)
+		}
 		pubAttrs = append(publicTemplate(r, p11.CKK_RSA),
 			p11.NewAttribute(p11.CKA_MODULUS, k.N.Bytes()),
 			p11.NewAttribute(p11.CKA_PUBLIC_EXPONENT, big.NewInt(int64(k.E)).Bytes()))
@@ -242,7 +255,11 @@ func (p *Provider) ImportWrapped(ctx context.Context, spec keys.Spec, wrapped []
 	}
 	m, err := p.material(ctx, out, r)
 	if err == nil {
-		err = p.checkRestored(ctx, m, pub)
+		if unwrapOnly {
+			err = p.checkUnwrapOnly(ctx, m, pub.(*rsa.PublicKey))
+		} else {
+			err = p.checkRestored(ctx, m, pub)
+		}
 	}
 	if err != nil {
 		// Leave nothing behind; the destroy runs even if ctx is done.
@@ -250,6 +267,67 @@ func (p *Provider) ImportWrapped(ctx context.Context, spec keys.Spec, wrapped []
 		return keys.Material{}, err
 	}
 	return m, nil
+}
+
+// checkUnwrapOnly is checkRestored for an unwrap-only RSA key (a
+// key-exchange key), which cannot sign: it wraps a random AES-256 key in Go
+// with RSA-OAEP (SHA-1, MGF1-SHA-1) under pub, the blob's public key, has
+// the token unwrap it with m's private key into a session AES key, and
+// compares one AES-ECB block that key encrypts in the token with the same
+// block encrypted in Go; the session key is destroyed. A refusal or a
+// mismatch is keys.ErrCorrupt (wrapped): the unwrapped private key does not
+// belong to pub.
+func (p *Provider) checkUnwrapOnly(ctx context.Context, m keys.Material, pub *rsa.PublicKey) error {
+	k, err := p.Load(ctx, m)
+	if err != nil {
+		return err
+	}
+	kk := k.(*key)
+	aesKey := make([]byte, 32)
+	defer clear(aesKey)
+	if _, err := io.ReadFull(p.rand, aesKey); err != nil {
+		return fmt.Errorf("pkcs11: restore check key: %w", err)
+	}
+	head, err := rsa.EncryptOAEP(sha1.New(), p.rand, pub, aesKey, nil)
+	if err != nil {
+		return corrupt("the wrapped key's public key cannot encrypt")
+	}
+	block := make([]byte, aes.BlockSize)
+	if _, err := io.ReadFull(p.rand, block); err != nil {
+		return fmt.Errorf("pkcs11: restore check block: %w", err)
+	}
+	c, err := aes.NewCipher(aesKey)
+	if err != nil {
+		return err
+	}
+	want := make([]byte, aes.BlockSize)
+	c.Encrypt(want, block)
+	template := withAttribute(sessionUnwrapTemplate(), p11.CKA_ENCRYPT, true)
+	template = withAttribute(template, p11.CKA_UNWRAP, false)
+	oaep := p11.NewMechanism(p11.CKM_RSA_PKCS_OAEP, p11.NewOAEPParams(p11.CKM_SHA_1, p11.CKG_MGF1_SHA1, p11.CKZ_DATA_SPECIFIED, nil))
+	return kk.do(ctx, "check restored key", func(sh p11.SessionHandle, priv p11.ObjectHandle) error {
+		sk, err := p.m.UnwrapKey(sh, []*p11.Mechanism{oaep}, priv, head, template)
+		if err != nil {
+			if refusedKey(p.m, sh, err) {
+				return corrupt("the unwrapped private key does not match the wrapped key's public key")
+			}
+			return fmt.Errorf("C_UnwrapKey (RSA-OAEP check of the restored key): %w", err)
+		}
+		// A session object, never extractable, that the token also
+		// destroys when the session closes.
+		defer func() { _ = p.m.DestroyObject(sh, sk) }()
+		if err := p.m.EncryptInit(sh, []*p11.Mechanism{p11.NewMechanism(p11.CKM_AES_ECB, nil)}, sk); err != nil {
+			return fmt.Errorf("C_EncryptInit (AES-ECB check of the restored key): %w", err)
+		}
+		got, err := p.m.Encrypt(sh, block)
+		if err != nil {
+			return fmt.Errorf("C_Encrypt (AES-ECB check of the restored key): %w", err)
+		}
+		if !bytes.Equal(got, want) {
+			return corrupt("the unwrapped private key does not match the wrapped key's public key")
+		}
+		return nil
+	})
 }
 
 // checkRestored loads m and, for RSA and EC, signs a test digest inside the
@@ -293,4 +371,3 @@ func (p *Provider) checkRestored(ctx context.Context, m keys.Material, pub any) 
 	}
 	return nil
 }
-

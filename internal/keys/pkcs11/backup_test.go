@@ -4,6 +4,8 @@ package pkcs11_test
 
 import (
 	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -163,6 +165,53 @@ func TestBackupRefusesTamperedBlob(t *testing.T) {
 	// Nothing the refused restores made is left in the token.
 	if n := countObjects(t, p, "kw/tamper/"); n != 0 {
 		t.Errorf("token objects labelled kw/tamper/ after refused restores = %d, want 0", n)
+	}
+}
+
+// TestBackupUnwrapOnlyKEK checks that a key-exchange key restored with
+// UnwrapOnly is unwrap-only in the token again, is checked without a
+// signature (it cannot sign), still unwraps transfer blobs, and that a
+// blob whose public key is another key's is refused.
+func TestBackupUnwrapOnlyKEK(t *testing.T) {
+	p := provider(t)
+	kekM, kekPub := transferKEK(t, 2048)
+	blob, err := p.ExportWrapped(ctx, kekM)
+	if err != nil {
+		t.Fatalf("ExportWrapped(KEK) = %v", err)
+	}
+	spec := keys.Spec{Type: keys.RSA, Protection: keys.HSM, Owner: "backup-kek", UnwrapOnly: true}
+	m, err := p.ImportWrapped(ctx, spec, blob)
+	if err != nil {
+		t.Fatalf("ImportWrapped(KEK, UnwrapOnly) = %v", err)
+	}
+	t.Cleanup(func() { _ = p.Destroy(ctx, m) })
+	k, err := p.Load(ctx, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkUnwrapOnly(t, p, k)
+	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	in, err := p.ImportTransfer(ctx, keys.Spec{Type: keys.RSA, Protection: keys.HSM, Owner: "byok-in"}, m, wrapFor(t, kekPub, rsaKey))
+	if err != nil {
+		t.Fatalf("ImportTransfer(under the restored KEK) = %v", err)
+	}
+	_ = p.Destroy(ctx, in)
+
+	// The public key of another KEK: the unwrap check fails.
+	other, _ := generated(t, keys.Spec{Type: keys.RSA, Size: 2048, Owner: "backup-other-pub", UnwrapOnly: true})
+	otherBlob, err := p.ExportWrapped(ctx, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.Owner = "tamper-kek"
+	if m, err := p.ImportWrapped(ctx, spec, swapField(t, blob, otherBlob, "public")); !errors.Is(err, keys.ErrCorrupt) {
+		t.Errorf("ImportWrapped(KEK, public key swapped) = %v, %v; want ErrCorrupt", m.Spec, err)
+		if err == nil {
+			_ = p.Destroy(ctx, m)
+		}
+	}
+	if n := countObjects(t, p, "kw/tamper-kek/"); n != 0 {
+		t.Errorf("token objects labelled kw/tamper-kek/ after the refused restore = %d, want 0", n)
 	}
 }
 

@@ -70,12 +70,7 @@ func (p *Provider) generateRSA(ctx context.Context, spec keys.Spec, r ref) (keys
 	}
 	priv := privateTemplate(r, p11.CKK_RSA)
 	if spec.UnwrapOnly {
-		// A key-exchange key: its private key only ever unwraps transfer
-		// blobs, so no decrypt can hand out a blob's ephemeral AES key.
-		for _, a := range []uint{p11.CKA_DECRYPT, p11.CKA_SIGN, p11.CKA_DERIVE} {
-			priv = withAttribute(priv, a, false)
-		}
-		priv = withAttribute(priv, p11.CKA_UNWRAP, true)
+		priv = unwrapOnlyTemplate(priv)
 	}
 	err := p.session(ctx, "generate RSA key", func(sh p11.SessionHandle) error {
 		_, _, err := p.m.GenerateKeyPair(sh,
@@ -183,6 +178,18 @@ func privateTemplate(r ref, keyType uint) []*p11.Attribute {
 		p11.NewAttribute(p11.CKA_UNWRAP, keyType == p11.CKK_RSA),
 		p11.NewAttribute(p11.CKA_DERIVE, false),
 	}
+}
+
+// unwrapOnlyTemplate turns priv, an RSA private key template, into that of
+// a key-exchange key (keys.Spec.UnwrapOnly): its private key only ever
+// unwraps transfer blobs, so no decrypt can hand out a blob's ephemeral
+// AES key; and it cannot be modified, so no C_SetAttributeValue can give
+// it decrypt or sign later.
+func unwrapOnlyTemplate(priv []*p11.Attribute) []*p11.Attribute {
+	for _, a := range []uint{p11.CKA_DECRYPT, p11.CKA_SIGN, p11.CKA_DERIVE, p11.CKA_MODIFIABLE} {
+		priv = withAttribute(priv, a, false)
+	}
+	return withAttribute(priv, p11.CKA_UNWRAP, true)
 }
 
 // secretTemplate is the template of an AES token object: private,

@@ -23,12 +23,13 @@ var _ keys.TransferImporter = (*Provider)(nil)
 
 // Refusals of ImportTransfer. None says more than which check failed.
 var (
-	errTransferKEK = keys.Inputf("The BYOK transfer blob was not wrapped for this key-exchange key: its RSA-OAEP block does not decrypt under the key-exchange key's private key.")
-	errTransferMAC = keys.Inputf("The BYOK transfer blob's wrapped key failed its integrity check (RFC 5649 key wrap with padding): the blob was altered or damaged.")
-	errTransferAES = keys.Inputf("The BYOK transfer blob's AES key is not 128, 192 or 256 bits long.")
-	errTransferEC  = keys.Inputf("The EC key in the BYOK transfer blob is malformed: the HSM refuses to use its private scalar.")
-	errTransferECD = keys.Inputf("The EC key in the BYOK transfer blob is malformed: its private scalar is out of range.")
-	errTransferRSA = keys.Inputf("The BYOK transfer blob holds a malformed RSA key: the HSM refuses to sign with it, or its signature does not verify with its public key.")
+	errTransferKEK      = keys.Inputf("The BYOK transfer blob was not wrapped for this key-exchange key: its RSA-OAEP block does not decrypt under the key-exchange key's private key.")
+	errTransferMAC      = keys.Inputf("The BYOK transfer blob's wrapped key failed its integrity check (RFC 5649 key wrap with padding): the blob was altered or damaged.")
+	errTransferAES      = keys.Inputf("The BYOK transfer blob's AES key is not 128, 192 or 256 bits long.")
+	errTransferEC       = keys.Inputf("The EC key in the BYOK transfer blob is malformed: the HSM refuses to use its private scalar.")
+	errTransferECD      = keys.Inputf("The EC key in the BYOK transfer blob is malformed: its private scalar is out of range.")
+	errKEKNotUnwrapOnly = keys.Inputf("The key-exchange key can also decrypt or sign inside the HSM (it was created before key-exchange keys were made unwrap-only), so it cannot protect a BYOK transfer: create a new key-exchange key with key_ops [\"import\"] and package the key for it.")
+	errTransferRSA      = keys.Inputf("The BYOK transfer blob holds a malformed RSA key: the HSM refuses to sign with it, or its signature does not verify with its public key.")
 )
 
 // ImportTransfer unwraps a CKM_RSA_AES_KEY_WRAP ciphertext inside the
@@ -65,7 +66,8 @@ var (
 // and leaves the session pool as it was; a stale KEK handle is looked up
 // once more.
 //
-// Errors: *keys.InputError for a software spec, a kek that is not RSA, a
+// Errors: *keys.InputError for a software spec, a kek that is not RSA or
+// whose private object can decrypt or sign (errKEKNotUnwrapOnly), a
 // ciphertext not wrapped for kek (errTransferKEK) or altered
 // (errTransferMAC), a key that is not of spec.Type, an RSA size other than
 // 2048, 3072 or 4096 bits, an AES key other than 16, 24 or 32 bytes, a
@@ -133,6 +135,9 @@ func (p *Provider) ImportTransfer(ctx context.Context, spec keys.Spec, kek keys.
 		if err != nil {
 			return err
 		}
+		if err := p.checkKEKUnwrapOnly(sh, o.priv); err != nil {
+			return err
+		}
 		h, native := p11.ObjectHandle(0), false
 		if p.routes.rsaAESKW {
 			// A refusal goes on to the two steps, whose errors tell a
@@ -180,6 +185,26 @@ func (p *Provider) ImportTransfer(ctx context.Context, spec keys.Spec, kek keys.
 		return keys.Material{}, p.undoTransfer(ctx, err, out, r)
 	}
 	return m, nil
+}
+
+// checkKEKUnwrapOnly refuses a key-exchange key whose private object kek
+// can decrypt or sign (one generated before key-exchange keys were made
+// unwrap-only): a decrypt with it would hand out a blob's ephemeral AES
+// key, and so the blob's key, in plaintext.
+func (p *Provider) checkKEKUnwrapOnly(sh p11.SessionHandle, kek p11.ObjectHandle) error {
+	attrs, err := p.m.GetAttributeValue(sh, kek, []*p11.Attribute{
+		p11.NewAttribute(p11.CKA_DECRYPT, nil),
+		p11.NewAttribute(p11.CKA_SIGN, nil),
+	})
+	if err != nil {
+		return fmt.Errorf("C_GetAttributeValue (KEK permissions): %w", err)
+	}
+	for _, a := range attrs {
+		if len(a.Value) != 1 || a.Value[0] != 0 {
+			return errKEKNotUnwrapOnly
+		}
+	}
+	return nil
 }
 
 // undoTransfer removes whatever a failed transfer left in the token (its

@@ -288,6 +288,7 @@ func TestUnwrapOnlyKEK(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	checkUnwrapOnly(t, p, kek)
 	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
 	blob := wrapFor(t, kekPub, rsaKey)
 	if out, err := kek.Decrypt(ctx, keys.CipherInput{Algorithm: keys.RSAOAEP, Value: blob[:256]}); err == nil {
@@ -302,6 +303,67 @@ func TestUnwrapOnlyKEK(t *testing.T) {
 		t.Fatalf("ImportTransfer(under the unwrap-only KEK) = %v", err)
 	}
 	_ = p.Destroy(ctx, m)
+}
+
+// checkUnwrapOnly checks that k's private object can only unwrap and
+// cannot be given decrypt or sign.
+func checkUnwrapOnly(t *testing.T, p *pkcs11.Provider, k keys.Key) {
+	t.Helper()
+	priv, _, err := pkcs11.Handles(ctx, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = pkcs11.WithSession(ctx, p, func(m pkcs11.Module, sh p11.SessionHandle) error {
+		for _, a := range []struct {
+			typ  uint
+			name string
+			want bool
+		}{
+			{p11.CKA_UNWRAP, "CKA_UNWRAP", true},
+			{p11.CKA_DECRYPT, "CKA_DECRYPT", false},
+			{p11.CKA_SIGN, "CKA_SIGN", false},
+			{p11.CKA_DERIVE, "CKA_DERIVE", false},
+			{p11.CKA_MODIFIABLE, "CKA_MODIFIABLE", false},
+		} {
+			attrs, err := m.GetAttributeValue(sh, priv, []*p11.Attribute{p11.NewAttribute(a.typ, nil)})
+			if err != nil {
+				return err
+			}
+			if got := len(attrs[0].Value) == 1 && attrs[0].Value[0] == 1; got != a.want {
+				t.Errorf("%v: private object %s = %v, want %v", k, a.name, got, a.want)
+			}
+		}
+		for _, typ := range []uint{p11.CKA_DECRYPT, p11.CKA_SIGN} {
+			if err := m.SetAttributeValue(sh, priv, []*p11.Attribute{p11.NewAttribute(typ, true)}); err == nil {
+				t.Errorf("%v: C_SetAttributeValue(%#x, true) on the private object succeeded, want a refusal", k, typ)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestImportTransferRefusesDecryptingKEK checks that a key-exchange key
+// whose private object can decrypt or sign (made before KEKs were
+// unwrap-only) is refused, with a message saying to create a new one.
+func TestImportTransferRefusesDecryptingKEK(t *testing.T) {
+	p := provider(t)
+	old, _ := generated(t, keys.Spec{Type: keys.RSA, Size: 2048, Owner: "byok"})
+	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	before := tokenObjects(t, p)
+	m, err := p.ImportTransfer(ctx, keys.Spec{Type: keys.RSA, Protection: keys.HSM, Owner: "byok-in"}, old, wrapFor(t, old.Public.(*rsa.PublicKey), rsaKey))
+	if err == nil {
+		_ = p.Destroy(ctx, m)
+		t.Fatal("ImportTransfer(under a KEK that can decrypt and sign) succeeded, want a refusal")
+	}
+	if !inputError(err) || !strings.Contains(err.Error(), "create a new key-exchange key") {
+		t.Errorf("ImportTransfer(under a KEK that can decrypt and sign) = %v, want an *keys.InputError saying to create a new key-exchange key", err)
+	}
+	if after := tokenObjects(t, p); after != before {
+		t.Errorf("token holds %d objects after the refused import, want %d as before", after, before)
+	}
 }
 
 // ecPKCS8 returns a PKCS#8 P-256 private key with scalar d, which need not
