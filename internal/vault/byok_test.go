@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	p11 "github.com/miekg/pkcs11"
+
 	"github.com/keywarden/keywarden/internal/byok"
 	"github.com/keywarden/keywarden/internal/keys"
 	"github.com/keywarden/keywarden/internal/keys/pkcs11"
@@ -363,5 +365,109 @@ func TestImportTransferBackupRestore(t *testing.T) {
 	roundTrip("kek")
 	if _, err := svc.ImportKey(ctx, t0, "dev", "byok2", vault.ImportParams{Spec: keys.Spec{Type: keys.EC}, Transfer: transfer(t, "dev", kek, ecKey)}); err != nil {
 		t.Errorf("ImportKey(transfer under a restored KEK) = %v", err)
+	}
+}
+
+// tokenPermissions reads, straight from the test token, the CKA_DECRYPT,
+// CKA_SIGN and CKA_UNWRAP of the one RSA private key object whose modulus
+// is pub's.
+func tokenPermissions(t *testing.T, pub *rsa.PublicKey) (decrypt, sign, unwrap bool) {
+	t.Helper()
+	cfg := softhsmtest.New(t)
+	m := p11.New(cfg.ModulePath)
+	if m == nil {
+		t.Fatalf("load %s", cfg.ModulePath)
+	}
+	if err := m.Initialize(); err != nil && !errors.Is(err, p11.Error(p11.CKR_CRYPTOKI_ALREADY_INITIALIZED)) {
+		t.Fatal(err)
+	}
+	slots, err := m.GetSlotList(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slot, found := uint(0), false
+	for _, s := range slots {
+		if ti, err := m.GetTokenInfo(s); err == nil && ti.Label == softhsmtest.TokenLabel {
+			slot, found = s, true
+		}
+	}
+	if !found {
+		t.Fatalf("no token labelled %s", softhsmtest.TokenLabel)
+	}
+	sh, err := m.OpenSession(slot, p11.CKF_SERIAL_SESSION)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.CloseSession(sh)
+	if err := m.Login(sh, p11.CKU_USER, string(cfg.PIN.Expose())); err != nil && !errors.Is(err, p11.Error(p11.CKR_USER_ALREADY_LOGGED_IN)) {
+		t.Fatal(err)
+	}
+	if err := m.FindObjectsInit(sh, []*p11.Attribute{
+		p11.NewAttribute(p11.CKA_CLASS, p11.CKO_PRIVATE_KEY),
+		p11.NewAttribute(p11.CKA_KEY_TYPE, p11.CKK_RSA),
+		p11.NewAttribute(p11.CKA_MODULUS, pub.N.Bytes()),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	hs, _, err := m.FindObjects(sh, 8)
+	_ = m.FindObjectsFinal(sh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hs) != 1 {
+		t.Fatalf("token holds %d RSA private key objects with the KEK's modulus, want 1", len(hs))
+	}
+	attrs, err := m.GetAttributeValue(sh, hs[0], []*p11.Attribute{
+		p11.NewAttribute(p11.CKA_DECRYPT, nil),
+		p11.NewAttribute(p11.CKA_SIGN, nil),
+		p11.NewAttribute(p11.CKA_UNWRAP, nil),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	on := func(a *p11.Attribute) bool { return len(a.Value) == 1 && a.Value[0] == 1 }
+	return on(attrs[0]), on(attrs[1]), on(attrs[2])
+}
+
+// TestKEKUnwrapOnlyInToken checks, in the token, that a key-exchange key's
+// private key can only unwrap when CreateKey makes it, when RotateKey
+// makes a new version, and when RestoreKey brings both versions back from
+// a backup after a purge.
+func TestKEKUnwrapOnlyInToken(t *testing.T) {
+	ctx := context.Background()
+	svc, _ := byokEnv(t)
+	first := newKEK(t, svc, "dev", "kek", keys.Spec{Type: keys.RSA, Size: 2048, Protection: keys.HSM})
+	check := func(when string, kv vault.KeyVersion) {
+		t.Helper()
+		decrypt, sign, unwrap := tokenPermissions(t, kv.Public.(*rsa.PublicKey))
+		if decrypt || sign || !unwrap {
+			t.Errorf("KEK version %s %s: token CKA_DECRYPT %v, CKA_SIGN %v, CKA_UNWRAP %v; want false, false, true", kv.Version, when, decrypt, sign, unwrap)
+		}
+	}
+	check("after CreateKey", first)
+	second, err := svc.RotateKey(ctx, t0, "dev", "kek")
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("after RotateKey", second)
+	blob, err := svc.BackupKey(ctx, "dev", "kek")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.DeleteKey(ctx, t0, "dev", "kek"); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.PurgeKey(ctx, t0, "dev", "kek"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.RestoreKey(ctx, t0, "dev", blob); err != nil {
+		t.Fatalf("RestoreKey(KEK) = %v", err)
+	}
+	check("after BackupKey, purge and RestoreKey", first)
+	check("after BackupKey, purge and RestoreKey", second)
+	// The restored current version still unwraps transfer blobs.
+	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if _, err := svc.ImportKey(ctx, t0, "dev", "byok", vault.ImportParams{Spec: keys.Spec{Type: keys.EC}, Transfer: transfer(t, "dev", second, ecKey)}); err != nil {
+		t.Errorf("ImportKey(transfer under the restored KEK) = %v", err)
 	}
 }
