@@ -2,6 +2,9 @@ package api
 
 import (
 	"errors"
+	"net"
+	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 
@@ -104,12 +107,20 @@ func (s *Server) keyRef(rq *request, kid string) (ref vault.Ref, base string, ok
 }
 
 // bareHost reports whether host, of a key id, is a bare origin of this
-// server: an IP address, DNSSuffix, the host of BareResource, or the host
-// rq came to when that names no vault.
+// server: DNSSuffix, the host of BareResource, the host rq came to when
+// that names no vault, or the IP address rq came to (its connection's
+// local address). Any other IP address may be another server's.
 func (s *Server) bareHost(rq *request, host string) bool {
 	h := strings.TrimSuffix(strings.ToLower(hostname(host)), ".")
-	if isIP(h) || h == s.cfg.DNSSuffix {
+	if h == s.cfg.DNSSuffix {
 		return true
+	}
+	if a, err := netip.ParseAddr(h); err == nil {
+		if la, ok := rq.r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+			if ap, err := netip.ParseAddrPort(la.String()); err == nil && ap.Addr().Unmap().WithZone("") == a.Unmap().WithZone("") {
+				return true
+			}
+		}
 	}
 	if u, err := url.Parse(s.cfg.BareResource); err == nil && u.Host != "" && strings.EqualFold(strings.TrimSuffix(hostname(u.Host), "."), h) {
 		return true

@@ -1,11 +1,13 @@
 package api
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -32,10 +34,12 @@ func TestTransferIn(t *testing.T) {
 		return base64.RawURLEncoding.EncodeToString(b)
 	}
 	const ver = "0123456789abcdef0123456789abcdef"
-	// rq is an import into vault name of sku, sent to host.
+	// rq is an import into vault name of sku, sent to host on a
+	// connection to 127.0.0.1:8443.
 	rq := func(host, name string, sku vault.SKU) *request {
 		r := httptest.NewRequest("PUT", "https://"+host+"/keys/byok", nil)
 		r.Host = host
+		r = r.WithContext(context.WithValue(r.Context(), http.LocalAddrContextKey, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8443}))
 		return &request{r: r, vault: name, sku: sku}
 	}
 	ok := []struct {
@@ -79,6 +83,7 @@ func TestTransferIn(t *testing.T) {
 		{"foreign host", `{"kty":"RSA-HSM","key_hsm":"` + blob("https://evil.example/keys/kek/"+ver) + `"}`, "not a key identifier of this server"},
 		{"foreign host ending in the suffix", `{"kty":"RSA-HSM","key_hsm":"` + blob("https://evil-localhost/keys/kek") + `"}`, "not a key identifier of this server"},
 		{"two labels under the suffix", `{"kty":"RSA-HSM","key_hsm":"` + blob("https://a.dev.localhost/keys/kek") + `"}`, "not a key identifier of this server"},
+		{"an IP address this server was not reached at", `{"kty":"RSA-HSM","key_hsm":"` + blob("https://192.0.2.10/keys/kek/"+ver) + `"}`, "not a key identifier of this server"},
 		{"premium vault on the HSM suffix", `{"kty":"RSA-HSM","key_hsm":"` + blob("https://dev.managedhsm.localhost/keys/kek") + `"}`, "not a key identifier of this server"},
 	}
 	for _, tt := range bad {
@@ -113,6 +118,8 @@ func TestTransferInOrigins(t *testing.T) {
 	}{
 		{"request's own bare host", "kv.corp.example:8443", "dev", vault.Premium, "https://KV.corp.example:8443/keys/kek", vault.Ref{Vault: "dev", Name: "kek"}},
 		{"another bare host", "kv.corp.example:8443", "dev", vault.Premium, "https://kv2.corp.example/keys/kek", vault.Ref{}},
+		{"request's own IP host", "192.0.2.7:8443", "dev", vault.Premium, "https://192.0.2.7:8443/keys/kek", vault.Ref{Vault: "dev", Name: "kek"}},
+		{"an IP address of neither the Host nor the connection", "192.0.2.7:8443", "dev", vault.Premium, "https://192.0.2.8/keys/kek", vault.Ref{}},
 		{"managed HSM on its suffix", "hsm.managedhsm.localhost", "hsm", vault.ManagedHSM, "https://hsm.managedhsm.localhost/keys/kek", vault.Ref{Vault: "hsm", Name: "kek"}},
 		{"managed HSM on the vault suffix", "hsm.managedhsm.localhost", "hsm", vault.ManagedHSM, "https://hsm.localhost/keys/kek", vault.Ref{}},
 		{"managed HSM at a bare origin", "hsm.managedhsm.localhost", "hsm", vault.ManagedHSM, "https://127.0.0.1/keys/kek", vault.Ref{}},
