@@ -85,9 +85,16 @@ func (s *Server) keyRef(rq *request, kid string) (ref vault.Ref, base string, ok
 	if err != nil || !strings.EqualFold(u.Scheme, "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 		return vault.Ref{}, "", false
 	}
-	segs := strings.Split(strings.TrimPrefix(u.Path, "/"), "/")
+	// Split the escaped path, as the router splits a request's: an
+	// escaped slash (%2F) is part of a segment, not a separator.
+	segs := strings.Split(strings.TrimPrefix(u.EscapedPath(), "/"), "/")
 	if len(segs) < 2 || len(segs) > 3 || segs[0] != "keys" || segs[1] == "" {
 		return vault.Ref{}, "", false
+	}
+	for i, seg := range segs {
+		if segs[i], err = url.PathUnescape(seg); err != nil || strings.Contains(segs[i], "/") {
+			return vault.Ref{}, "", false
+		}
 	}
 	name, hsm, named := s.vaultOfHost(u.Host)
 	switch {

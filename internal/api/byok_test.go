@@ -83,6 +83,8 @@ func TestTransferIn(t *testing.T) {
 		{"foreign host", `{"kty":"RSA-HSM","key_hsm":"` + blob("https://evil.example/keys/kek/"+ver) + `"}`, "not a key identifier of this server"},
 		{"foreign host ending in the suffix", `{"kty":"RSA-HSM","key_hsm":"` + blob("https://evil-localhost/keys/kek") + `"}`, "not a key identifier of this server"},
 		{"two labels under the suffix", `{"kty":"RSA-HSM","key_hsm":"` + blob("https://a.dev.localhost/keys/kek") + `"}`, "not a key identifier of this server"},
+		{"escaped slash in the name", `{"kty":"RSA-HSM","key_hsm":"` + blob("https://dev.localhost/keys/kek%2F"+ver) + `"}`, "not a key identifier of this server"},
+		{"escaped slash before keys", `{"kty":"RSA-HSM","key_hsm":"` + blob("https://dev.localhost/x%2F..%2Fkeys/kek") + `"}`, "not a key identifier of this server"},
 		{"an IP address this server was not reached at", `{"kty":"RSA-HSM","key_hsm":"` + blob("https://192.0.2.10/keys/kek/"+ver) + `"}`, "not a key identifier of this server"},
 		{"premium vault on the HSM suffix", `{"kty":"RSA-HSM","key_hsm":"` + blob("https://dev.managedhsm.localhost/keys/kek") + `"}`, "not a key identifier of this server"},
 	}
