@@ -41,7 +41,8 @@ func provenanceOut(p *vault.Provenance) *KeyProvenance {
 // sends it with kty RSA-HSM, EC-HSM or oct-HSM) into the key's spec (HSM
 // protection whatever the kty's suffix; the curve of crv, if given) and the
 // parsed transfer, whose kid is resolved to a key reference as this
-// server's origins name vaults (keyRef), for an import into rq's vault.
+// server's origins name vaults (keyRef), for an import into rq's vault;
+// the transfer's Origin is rq's, which the provenance names the KEK on.
 func (s *Server) transferIn(rq *request, k *JSONWebKey) (keys.Spec, *vault.Transfer, error) {
 	typ, _, err := parseKeyType(k.KTY)
 	if err != nil {
@@ -71,7 +72,8 @@ func (s *Server) transferIn(rq *request, k *JSONWebKey) (keys.Spec, *vault.Trans
 	if !ok {
 		return spec, nil, badParameter("The BYOK transfer blob's kid %s is not a key identifier of this server (https://{vault host}/keys/{name}/{version}).", truncate(b.KID, 200))
 	}
-	return spec, &vault.Transfer{KEK: ref, KEKID: base, Generator: b.Generator, Ciphertext: b.Ciphertext}, nil
+	origin := "https://" + strings.ToLower(rq.r.Host)
+	return spec, &vault.Transfer{KEK: ref, KEKID: base, Origin: origin, Generator: b.Generator, Ciphertext: b.Ciphertext}, nil
 }
 
 // keyRef resolves a key identifier, https://{host}/keys/{name}[/{version}],

@@ -72,6 +72,9 @@ func TestTransferIn(t *testing.T) {
 			if spec != tt.spec || tr.KEK != tt.ref || tr.KEKID != tt.kekID || tr.Generator != "gen 1" || len(tr.Ciphertext) <= 256 {
 				t.Errorf("transferIn() = %+v, %+v, %s; want %+v, %+v, %s", spec, tr.KEK, tr.KEKID, tt.spec, tt.ref, tt.kekID)
 			}
+			if want := "https://" + strings.ToLower(namedHost); tr.Origin != want {
+				t.Errorf("transferIn().Origin = %s, want the request's origin %s", tr.Origin, want)
+			}
 		})
 	}
 	bad := []struct{ name, jwk, want string }{

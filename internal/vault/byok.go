@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -65,7 +66,7 @@ func (s *Service) importTransfer(ctx context.Context, now time.Time, vault, name
 	if err := s.checkNameFree(ctx, vault, name); err != nil {
 		return KeyVersion{}, err
 	}
-	kek, kekVersion, err := s.transferKEK(ctx, now, v, t)
+	kek, kekID, err := s.transferKEK(ctx, now, v, t)
 	if err != nil {
 		return KeyVersion{}, err
 	}
@@ -79,7 +80,7 @@ func (s *Service) importTransfer(ctx context.Context, now time.Time, vault, name
 		return KeyVersion{}, mapProviderErr(err)
 	}
 	defer m.Private.Clear()
-	kv, err := s.keepTransferred(ctx, now, v, name, req, m, p, t, kekVersion)
+	kv, err := s.keepTransferred(ctx, now, v, name, req, m, p, t, kekID)
 	if err != nil {
 		s.destroyTransferred(ctx, vault, name, m)
 		return KeyVersion{}, err
@@ -102,8 +103,8 @@ func (s *Service) destroyTransferred(ctx context.Context, vault, name string, m 
 
 // keepTransferred checks the unwrapped key m against the request and the
 // vault's key policy, then stores it as the new current version, whose
-// provenance names the KEK version kekVersion that unwrapped it.
-func (s *Service) keepTransferred(ctx context.Context, now time.Time, v Vault, name string, req keys.Spec, m keys.Material, p ImportParams, t *Transfer, kekVersion string) (KeyVersion, error) {
+// provenance names kekID, the key id of the KEK version that unwrapped it.
+func (s *Service) keepTransferred(ctx context.Context, now time.Time, v Vault, name string, req keys.Spec, m keys.Material, p ImportParams, t *Transfer, kekID string) (KeyVersion, error) {
 	if req.Curve != "" && m.Spec.Curve != req.Curve {
 		return KeyVersion{}, invalidf("The BYOK transfer blob holds a %s key, but crv %s was requested.", m.Spec.Curve, req.Curve)
 	}
@@ -111,11 +112,12 @@ func (s *Service) keepTransferred(ctx context.Context, now time.Time, v Vault, n
 		return KeyVersion{}, err
 	}
 	return s.addVersion(ctx, now, v, name, m, p.Ops, p.Attributes, p.Tags,
-		provenance(store.Provenance{Method: ProvenanceBYOK, Generator: t.Generator, KEK: t.KEKID + "/" + kekVersion, Imported: now}))
+		provenance(store.Provenance{Method: ProvenanceBYOK, Generator: t.Generator, KEK: kekID, Imported: now}))
 }
 
-// transferKEK returns the material and the version id of the key-exchange
-// key a transfer names, after checking that it may serve as one: besides
+// transferKEK returns the material and the versioned key id of the
+// key-exchange key a transfer names (on t.Origin, with the KEK's stored
+// name: the same id whatever the blob's spelling), after checking that it may serve as one: besides
 // its shape and state, Azure's rule that the KEK was generated in the HSM,
 // so a version with a provenance (imported, as plaintext or from another
 // transfer) is refused; a generated version restored from a backup has
@@ -146,5 +148,9 @@ func (s *Service) transferKEK(ctx context.Context, now time.Time, v Vault, t *Tr
 		return keys.Material{}, "", invalidf("The key-exchange key %s was imported; a key-exchange key must be generated in the HSM: create one with key_ops [\"import\"].", kid)
 	}
 	m, err := s.materialOf(rec)
-	return m, rec.ID, err
+	id := t.KEKID + "/" + rec.ID
+	if t.Origin != "" {
+		id = t.Origin + "/keys/" + url.PathEscape(rec.Name) + "/" + rec.ID
+	}
+	return m, id, err
 }

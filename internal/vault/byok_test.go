@@ -110,7 +110,7 @@ func transfer(t *testing.T, vaultName string, kv vault.KeyVersion, key any) *vau
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &vault.Transfer{KEK: vault.Ref{Vault: vaultName, Name: kv.Name, Version: kv.Version}, KEKID: base, Generator: b.Generator, Ciphertext: b.Ciphertext}
+	return &vault.Transfer{KEK: vault.Ref{Vault: vaultName, Name: kv.Name, Version: kv.Version}, KEKID: base, Origin: "https://" + vaultName + ".vault.test", Generator: b.Generator, Ciphertext: b.Ciphertext}
 }
 
 func TestImportTransfer(t *testing.T) {
@@ -152,6 +152,15 @@ func TestImportTransfer(t *testing.T) {
 	kv2, err := svc.ImportKey(ctx, t0, "dev", "byok-ec2", vault.ImportParams{Spec: keys.Spec{Type: keys.EC, Protection: keys.HSM}, Transfer: latest})
 	if err != nil || kv2.Provenance == nil || kv2.Provenance.KEK != wantProv.KEK {
 		t.Errorf("ImportKey(kid without version).Provenance = %+v, %v; want KEK %s", kv2.Provenance, err, wantProv.KEK)
+	}
+
+	// The provenance names the KEK on the origin the import came to, by
+	// its stored name, however the blob spells its kid.
+	spelled := transfer(t, "dev", kek, ecKey)
+	spelled.KEK.Name, spelled.KEKID = "KEK", "https://DEV.vault.test:443/keys/KEK"
+	kv3, err := svc.ImportKey(ctx, t0, "dev", "byok-ec3", vault.ImportParams{Spec: keys.Spec{Type: keys.EC, Protection: keys.HSM}, Transfer: spelled})
+	if err != nil || kv3.Provenance == nil || kv3.Provenance.KEK != wantProv.KEK {
+		t.Errorf("ImportKey(kid spelled KEK).Provenance = %+v, %v; want KEK %s", kv3.Provenance, err, wantProv.KEK)
 	}
 
 	// A plain import records its method too.

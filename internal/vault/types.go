@@ -246,9 +246,15 @@ type Transfer struct {
 	// KEK names the key-exchange key, as the blob's kid resolves.
 	KEK Ref
 	// KEKID is the key id the blob's kid names, without a version
-	// (https://{vault host}/keys/{name}); the provenance records it with
-	// the id of the KEK version that unwrapped the blob.
+	// (https://{vault host}/keys/{name}), as the blob spells it; refusals
+	// quote it.
 	KEKID string
+	// Origin is the origin the import was sent to (https://{host}[:port],
+	// the host in lower case), which names the vault the KEK must be in.
+	// The provenance records the KEK by it, the KEK's stored name and the
+	// id of the version that unwrapped the blob, whatever the blob's
+	// spelling; where it is empty, by KEKID.
+	Origin string
 	// Generator is the tool that made the blob, as the blob names it.
 	Generator string
 	// Ciphertext is the CKM_RSA_AES_KEY_WRAP ciphertext.
