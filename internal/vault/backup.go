@@ -292,6 +292,10 @@ func (s *Service) RestoreKey(ctx context.Context, now time.Time, vault string, b
 			}
 			m, err := backuper.ImportWrapped(ctx, kekSpec(s.specOf(recs[i]), ops), bv.Private)
 			if err != nil {
+				var le *keys.LeftoverError
+				if errors.As(err, &le) && s.onDestroyError != nil {
+					s.onDestroyError(fmt.Errorf("vault: destroy the HSM objects of failed restore of key %s/%s: %w", vault, f.Name, le))
+				}
 				if errors.Is(err, keys.ErrCorrupt) {
 					return fail(errBadBackup)
 				}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/keywarden/keywarden/internal/keys"
@@ -156,6 +157,17 @@ func TestHSMRestoreFailureLeavesNothing(t *testing.T) {
 	if len(e.hsm.objects) != 0 {
 		t.Errorf("objects after a refused unwrap = %d, want 0", len(e.hsm.objects))
 	}
+
+	// Objects the HSM made and could not destroy are reported, and the
+	// restore is refused as the unwrap's failure says.
+	e.hsm.importErr, e.hsm.importOK = errors.Join(fmt.Errorf("%w: altered", keys.ErrCorrupt), &keys.LeftoverError{Op: "restore of a wrapped key", Err: errors.New("injected")}), 1
+	_, err = e.svc.RestoreKey(ctx, t0, "dev", blob)
+	wantErr(t, "RestoreKey(unwrap refused, objects left over)", err, vault.ErrInvalid, "")
+	var le *keys.LeftoverError
+	if len(e.destroyErrors) != 1 || !errors.As(e.destroyErrors[0], &le) || !strings.Contains(e.destroyErrors[0].Error(), "dev/k") {
+		t.Errorf("OnDestroyError got %v, want the provider's *keys.LeftoverError naming dev/k", e.destroyErrors)
+	}
+	e.destroyErrors = nil
 
 	// And once the HSM answers, the same blob restores.
 	e.hsm.importErr = nil

@@ -18,7 +18,6 @@ import (
 	p11 "github.com/miekg/pkcs11"
 
 	"github.com/keywarden/keywarden/internal/keys"
-	"github.com/keywarden/keywarden/internal/secret"
 )
 
 var _ keys.Backuper = (*Provider)(nil)
@@ -173,7 +172,9 @@ func parseWrapped(spec keys.Spec, blob []byte) (wrappedBlob, error) {
 // wrapped under another token's trusted key, or one of another type than
 // spec.Type; *keys.InputError for a token without a trusted wrapping key,
 // a software spec, or P-256K on a token without secp256k1;
-// keys.ErrUnavailable (wrapped) when the token cannot be reached.
+// keys.ErrUnavailable (wrapped) when the token cannot be reached. Objects
+// a failed call made and could not destroy are reported by a
+// *keys.LeftoverError joined to the error.
 func (p *Provider) ImportWrapped(ctx context.Context, spec keys.Spec, wrapped []byte) (keys.Material, error) {
 	if err := checkProtection(spec); err != nil {
 		return keys.Material{}, err
@@ -245,13 +246,15 @@ func (p *Provider) ImportWrapped(ctx context.Context, spec keys.Spec, wrapped []
 			return nil
 		}
 		if _, err := p.m.CreateObject(sh, pubAttrs); err != nil {
+			// If this fails, undo's destroy by reference retries and
+			// reports it.
 			_ = p.m.DestroyObject(sh, h)
 			return fmt.Errorf("C_CreateObject: %w", err)
 		}
 		return nil
 	})
 	if err != nil {
-		return keys.Material{}, err
+		return keys.Material{}, p.undo(ctx, "restore of a wrapped key", err, out, r)
 	}
 	m, err := p.material(ctx, out, r)
 	if err == nil {
@@ -263,8 +266,7 @@ func (p *Provider) ImportWrapped(ctx context.Context, spec keys.Spec, wrapped []
 	}
 	if err != nil {
 		// Leave nothing behind; the destroy runs even if ctx is done.
-		_ = p.Destroy(context.WithoutCancel(ctx), keys.Material{Spec: out, Private: secret.Own(r.marshal())})
-		return keys.Material{}, err
+		return keys.Material{}, p.undo(ctx, "restore of a wrapped key", err, out, r)
 	}
 	return m, nil
 }

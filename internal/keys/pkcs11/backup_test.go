@@ -15,6 +15,7 @@ import (
 
 	"github.com/keywarden/keywarden/internal/keys"
 	"github.com/keywarden/keywarden/internal/keys/pkcs11"
+	"github.com/keywarden/keywarden/internal/keys/pkcs11/softhsmtest"
 )
 
 func TestBackupRoundTrip(t *testing.T) {
@@ -212,6 +213,65 @@ func TestBackupUnwrapOnlyKEK(t *testing.T) {
 	}
 	if n := countObjects(t, p, "kw/tamper-kek/"); n != 0 {
 		t.Errorf("token objects labelled kw/tamper-kek/ after the refused restore = %d, want 0", n)
+	}
+}
+
+// TestImportWrappedLeftovers checks that a refused restore whose objects
+// cannot be destroyed says so beside the refusal, which still decides the
+// answer.
+func TestImportWrappedLeftovers(t *testing.T) {
+	provider(t) // the shared provider keeps the module initialized
+	tm := &transferModule{}
+	p, err := pkcs11.OpenWith(softhsmtest.New(t), func(m pkcs11.Module) pkcs11.Module { tm.Module = m; return tm })
+	if err != nil {
+		t.Fatalf("OpenWith() = %v", err)
+	}
+	defer p.Close()
+	orig, err := p.Generate(ctx, keys.Spec{Type: keys.RSA, Size: 2048, Owner: "backup"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Destroy(ctx, orig)
+	other, err := p.Generate(ctx, keys.Spec{Type: keys.RSA, Size: 2048, Owner: "backup"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Destroy(ctx, other)
+	blob, err := p.ExportWrapped(ctx, orig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherBlob, err := p.ExportWrapped(ctx, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm.failDestroy.Store(true)
+	_, err = p.ImportWrapped(ctx, keys.Spec{Type: keys.RSA, Protection: keys.HSM, Owner: "backup-leftover"}, swapField(t, blob, otherBlob, "public"))
+	tm.failDestroy.Store(false)
+	var le *keys.LeftoverError
+	if !errors.Is(err, keys.ErrCorrupt) || !errors.As(err, &le) {
+		t.Errorf("ImportWrapped(public key swapped, destroy fails) = %v, want keys.ErrCorrupt joined with a *keys.LeftoverError", err)
+	}
+	// Remove what the failed destroy left.
+	err = pkcs11.WithSession(ctx, p, func(m pkcs11.Module, sh p11.SessionHandle) error {
+		if err := m.FindObjectsInit(sh, []*p11.Attribute{p11.NewAttribute(p11.CKA_TOKEN, true)}); err != nil {
+			return err
+		}
+		hs, _, err := m.FindObjects(sh, 1000)
+		_ = m.FindObjectsFinal(sh)
+		if err != nil {
+			return err
+		}
+		for _, h := range hs {
+			attrs, err := m.GetAttributeValue(sh, h, []*p11.Attribute{p11.NewAttribute(p11.CKA_LABEL, nil)})
+			if err == nil && strings.HasPrefix(string(attrs[0].Value), "kw/backup-leftover/") {
+				_ = m.DestroyObject(sh, h)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -211,11 +211,18 @@ func (p *Provider) checkKEKUnwrapOnly(sh p11.SessionHandle, kek p11.ObjectHandle
 // key objects, found by reference r), even if ctx is done, and returns
 // err, the failure, joined with a *keys.LeftoverError if that fails.
 func (p *Provider) undoTransfer(ctx context.Context, err error, out keys.Spec, r ref) error {
+	return p.undo(ctx, "BYOK import", err, out, r)
+}
+
+// undo removes the key objects of reference r that the failed call op
+// made, even if ctx is done, and returns err, the failure, joined with a
+// *keys.LeftoverError if that fails.
+func (p *Provider) undo(ctx context.Context, op string, err error, out keys.Spec, r ref) error {
 	derr := p.Destroy(context.WithoutCancel(ctx), keys.Material{Spec: out, Private: secret.Own(r.marshal())})
 	if derr == nil {
 		return err
 	}
-	return errors.Join(err, &keys.LeftoverError{Op: "BYOK import", Err: derr})
+	return errors.Join(err, &keys.LeftoverError{Op: op, Err: derr})
 }
 
 // unwrapTwoSteps unwraps head (RSA-OAEP with SHA-1 under kek) into a
