@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 
 	p11 "github.com/miekg/pkcs11"
 
@@ -453,7 +454,11 @@ func (p *Provider) checkTransferredAES(sh p11.SessionHandle, h p11.ObjectHandle,
 		}
 	}
 	if err := p.m.EncryptInit(sh, []*p11.Mechanism{p11.NewMechanism(p11.CKM_AES_ECB, nil)}, h); err != nil {
-		if refusedKey(p.m, sh, err) {
+		// SoftHSM2 answers an AES key of another length
+		// CKR_MECHANISM_INVALID (its cipher refuses the key). A token
+		// without CKM_AES_ECB would so refuse every oct import as
+		// input, which is the one ambiguity accepted here.
+		if refusedKey(p.m, sh, err, p11.CKR_MECHANISM_INVALID) {
 			return errTransferAES
 		}
 		return fmt.Errorf("C_EncryptInit (AES-ECB check of the transferred key): %w", err)
@@ -468,20 +473,34 @@ func (p *Provider) checkTransferredAES(sh p11.SessionHandle, h p11.ObjectHandle,
 }
 
 // refusedKey reports whether err, of a call that uses a key object just
-// unwrapped from a transfer blob, means that the token refuses that key (a
-// malformed value: an EC scalar of zero, an AES key of another length)
-// rather than that it failed: any PKCS#11 error but a stale handle or a
-// broken session, including CKR_GENERAL_ERROR and CKR_FUNCTION_FAILED
-// (SoftHSM2's answer to such keys) from a session that still answers
-// C_GetSessionInfo. The caller reports a refusal as input, so that it does
+// unwrapped (from a transfer blob or a backup), means that the token
+// refuses that key (a malformed value: an EC scalar of zero, an RSA key
+// whose parts do not belong together, an AES key of another length)
+// rather than that the call was wrong or the token failed: a return value
+// about the key's value (CKR_KEY_SIZE_RANGE, CKR_ATTRIBUTE_VALUE_INVALID,
+// CKR_DOMAIN_PARAMS_INVALID, CKR_CURVE_NOT_SUPPORTED, CKR_KEY_INDIGESTIBLE)
+// or the input (kindInput), one of also (the answers a check knows the
+// token to give such keys), or CKR_GENERAL_ERROR and CKR_FUNCTION_FAILED
+// (SoftHSM2's answer to most of them) from a session that still answers
+// C_GetSessionInfo. Any other error (a permission the template should have
+// given, a function or mechanism the token lacks, a stale handle) is not
+// the key's fault. The caller reports a refusal as input, so that it does
 // not drain the session pool.
-func refusedKey(m module, sh p11.SessionHandle, err error) bool {
+func refusedKey(m module, sh p11.SessionHandle, err error, also ...uint) bool {
 	var rv p11.Error
 	if !errors.As(err, &rv) {
 		return false
 	}
+	if slices.Contains(also, uint(rv)) {
+		return true
+	}
+	switch uint(rv) {
+	case p11.CKR_KEY_SIZE_RANGE, p11.CKR_ATTRIBUTE_VALUE_INVALID, p11.CKR_DOMAIN_PARAMS_INVALID,
+		p11.CKR_CURVE_NOT_SUPPORTED, p11.CKR_KEY_INDIGESTIBLE:
+		return true
+	}
 	switch classify(err) {
-	case kindInput, kindOther:
+	case kindInput:
 		return true
 	case kindUnavailable:
 		if rv != p11.CKR_GENERAL_ERROR && rv != p11.CKR_FUNCTION_FAILED {

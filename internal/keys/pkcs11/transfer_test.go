@@ -536,8 +536,16 @@ type transferModule struct {
 	pkcs11.Module
 	noECDH       bool
 	stale        atomic.Int32
-	inconsistent atomic.Int32 // the next C_UnwrapKey calls fail with CKR_TEMPLATE_INCONSISTENT
-	failDestroy  atomic.Bool  // C_DestroyObject fails with CKR_ACTION_PROHIBITED
+	inconsistent atomic.Int32  // the next C_UnwrapKey calls fail with CKR_TEMPLATE_INCONSISTENT
+	failDestroy  atomic.Bool   // C_DestroyObject fails with CKR_ACTION_PROHIBITED
+	signInitErr  atomic.Uint64 // when set, the next C_SignInit fails with it
+}
+
+func (m *transferModule) SignInit(sh p11.SessionHandle, mech []*p11.Mechanism, h p11.ObjectHandle) error {
+	if rv := m.signInitErr.Swap(0); rv != 0 {
+		return p11.Error(rv)
+	}
+	return m.Module.SignInit(sh, mech, h)
 }
 
 func (m *transferModule) DestroyObject(sh p11.SessionHandle, h p11.ObjectHandle) error {
@@ -604,6 +612,26 @@ func TestImportTransferTokenLimits(t *testing.T) {
 		_, err = p.ImportTransfer(ctx, keys.Spec{Type: keys.EC, Protection: keys.HSM, Owner: "byok-in"}, kekM, wrapFor(t, kek, ecKey))
 		if err == nil || inputError(err) {
 			t.Errorf("ImportTransfer(RSA-OAEP step: CKR_TEMPLATE_INCONSISTENT) = %v, want an internal error", err)
+		}
+
+		// Only a token's refusal of the key itself is the blob's fault:
+		// an error that says the call was wrong (a permission our
+		// template should have given, a function the token lacks) is
+		// internal, and the import leaves nothing.
+		rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+		for _, rv := range []uint{p11.CKR_KEY_FUNCTION_NOT_PERMITTED, p11.CKR_FUNCTION_NOT_SUPPORTED, p11.CKR_ARGUMENTS_BAD} {
+			before := tokenObjects(t, p)
+			tm.signInitErr.Store(uint64(rv))
+			m, err := p.ImportTransfer(ctx, keys.Spec{Type: keys.RSA, Protection: keys.HSM, Owner: "byok-in"}, kekM, wrapFor(t, kek, rsaKey))
+			if err == nil {
+				_ = p.Destroy(ctx, m)
+			}
+			if err == nil || inputError(err) {
+				t.Errorf("ImportTransfer(RSA, C_SignInit: %#x) = %v, want an internal error", rv, err)
+			}
+			if after := tokenObjects(t, p); after != before {
+				t.Errorf("token holds %d objects after the failed import, want %d as before", after, before)
+			}
 		}
 
 		// A refused import whose objects cannot be destroyed says so
