@@ -201,39 +201,52 @@ func TestImportTransferRefusals(t *testing.T) {
 	}
 }
 
-// checkTransferredAttributes checks that an imported key's private object
-// has the attribute policy of generated keys: a sensitive token object,
-// extractable only under a trusted key, that cannot derive.
-func checkTransferredAttributes(t *testing.T, p *pkcs11.Provider, k keys.Key) {
+// boolAttr is a boolean attribute and the value a test wants.
+type boolAttr struct {
+	typ  uint
+	name string
+	want bool
+}
+
+// checkBoolAttrs checks boolean attributes of k's private object, then
+// runs more (nil: none) in the same session.
+func checkBoolAttrs(t *testing.T, p *pkcs11.Provider, k keys.Key, attrs []boolAttr, more func(m pkcs11.Module, sh p11.SessionHandle, priv p11.ObjectHandle)) {
 	t.Helper()
 	priv, _, err := pkcs11.Handles(ctx, k)
 	if err != nil {
 		t.Fatal(err)
 	}
 	err = pkcs11.WithSession(ctx, p, func(m pkcs11.Module, sh p11.SessionHandle) error {
-		for _, a := range []struct {
-			typ  uint
-			name string
-			want bool
-		}{
-			{p11.CKA_TOKEN, "CKA_TOKEN", true},
-			{p11.CKA_SENSITIVE, "CKA_SENSITIVE", true},
-			{p11.CKA_WRAP_WITH_TRUSTED, "CKA_WRAP_WITH_TRUSTED", true},
-			{p11.CKA_DERIVE, "CKA_DERIVE", false},
-		} {
-			attrs, err := m.GetAttributeValue(sh, priv, []*p11.Attribute{p11.NewAttribute(a.typ, nil)})
+		for _, a := range attrs {
+			got, err := m.GetAttributeValue(sh, priv, []*p11.Attribute{p11.NewAttribute(a.typ, nil)})
 			if err != nil {
 				return err
 			}
-			if got := len(attrs[0].Value) == 1 && attrs[0].Value[0] == 1; got != a.want {
-				t.Errorf("imported private object %s = %v, want %v", a.name, got, a.want)
+			if v := len(got[0].Value) == 1 && got[0].Value[0] == 1; v != a.want {
+				t.Errorf("%v: private object %s = %v, want %v", k, a.name, v, a.want)
 			}
+		}
+		if more != nil {
+			more(m, sh, priv)
 		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// checkTransferredAttributes checks that an imported key's private object
+// has the attribute policy of generated keys: a sensitive token object,
+// extractable only under a trusted key, that cannot derive.
+func checkTransferredAttributes(t *testing.T, p *pkcs11.Provider, k keys.Key) {
+	t.Helper()
+	checkBoolAttrs(t, p, k, []boolAttr{
+		{p11.CKA_TOKEN, "CKA_TOKEN", true},
+		{p11.CKA_SENSITIVE, "CKA_SENSITIVE", true},
+		{p11.CKA_WRAP_WITH_TRUSTED, "CKA_WRAP_WITH_TRUSTED", true},
+		{p11.CKA_DERIVE, "CKA_DERIVE", false},
+	}, nil)
 }
 
 func mustGenerated(t *testing.T, spec keys.Spec) keys.Material {
@@ -309,40 +322,19 @@ func TestUnwrapOnlyKEK(t *testing.T) {
 // cannot be given decrypt or sign.
 func checkUnwrapOnly(t *testing.T, p *pkcs11.Provider, k keys.Key) {
 	t.Helper()
-	priv, _, err := pkcs11.Handles(ctx, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = pkcs11.WithSession(ctx, p, func(m pkcs11.Module, sh p11.SessionHandle) error {
-		for _, a := range []struct {
-			typ  uint
-			name string
-			want bool
-		}{
-			{p11.CKA_UNWRAP, "CKA_UNWRAP", true},
-			{p11.CKA_DECRYPT, "CKA_DECRYPT", false},
-			{p11.CKA_SIGN, "CKA_SIGN", false},
-			{p11.CKA_DERIVE, "CKA_DERIVE", false},
-			{p11.CKA_MODIFIABLE, "CKA_MODIFIABLE", false},
-		} {
-			attrs, err := m.GetAttributeValue(sh, priv, []*p11.Attribute{p11.NewAttribute(a.typ, nil)})
-			if err != nil {
-				return err
-			}
-			if got := len(attrs[0].Value) == 1 && attrs[0].Value[0] == 1; got != a.want {
-				t.Errorf("%v: private object %s = %v, want %v", k, a.name, got, a.want)
-			}
-		}
+	checkBoolAttrs(t, p, k, []boolAttr{
+		{p11.CKA_UNWRAP, "CKA_UNWRAP", true},
+		{p11.CKA_DECRYPT, "CKA_DECRYPT", false},
+		{p11.CKA_SIGN, "CKA_SIGN", false},
+		{p11.CKA_DERIVE, "CKA_DERIVE", false},
+		{p11.CKA_MODIFIABLE, "CKA_MODIFIABLE", false},
+	}, func(m pkcs11.Module, sh p11.SessionHandle, priv p11.ObjectHandle) {
 		for _, typ := range []uint{p11.CKA_DECRYPT, p11.CKA_SIGN} {
 			if err := m.SetAttributeValue(sh, priv, []*p11.Attribute{p11.NewAttribute(typ, true)}); err == nil {
 				t.Errorf("%v: C_SetAttributeValue(%#x, true) on the private object succeeded, want a refusal", k, typ)
 			}
 		}
-		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // TestImportTransferRefusesDecryptingKEK checks that a key-exchange key
