@@ -176,7 +176,7 @@ func (s *Server) requestInfo(rq *request, start time.Time) RequestInfo {
 	if rq.w.status >= 200 && rq.w.status < 300 {
 		info.ResultType = "Success"
 	}
-	if addr, ok := s.clientAddr(r); ok {
+	if addr, ok := s.callerAddr(rq); ok {
 		info.CallerIP = addr.String()
 	} else if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 		info.CallerIP = host

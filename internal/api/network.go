@@ -16,7 +16,7 @@ func (s *Server) checkNetwork(rq *request, rules *vault.NetworkRules) bool {
 	if rules == nil {
 		return true
 	}
-	addr, ok := s.clientAddr(rq.r)
+	addr, ok := s.callerAddr(rq)
 	if ok && rules.Allows(addr) {
 		return true
 	}

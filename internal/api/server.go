@@ -400,7 +400,7 @@ func (s *Server) serveVault(rq *request, segs []string) {
 	if !s.checkNetwork(rq, v.Network) {
 		return
 	}
-	addr, _ := s.clientAddr(rq.r)
+	addr, _ := s.callerAddr(rq)
 	if !s.throttle(rq, s.addressLimits, "client address", name+"|"+addr.String()) {
 		return
 	}
@@ -583,6 +583,20 @@ type request struct {
 	op, alg, assignment string
 	errCode, innerCode  string
 	answeredKID         string
+	// addr is the client address (addrOK: it could be read), looked up
+	// once by callerAddr for network rules, throttling and the audit.
+	addr              netip.Addr
+	addrOK, addrKnown bool
+}
+
+// callerAddr returns rq's client address (see clientAddr), computed once
+// per request.
+func (s *Server) callerAddr(rq *request) (netip.Addr, bool) {
+	if !rq.addrKnown {
+		rq.addr, rq.addrOK = s.clientAddr(rq.r)
+		rq.addrKnown = true
+	}
+	return rq.addr, rq.addrOK
 }
 
 // ref names the route's key version.
