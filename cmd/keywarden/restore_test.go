@@ -159,3 +159,44 @@ func TestRestoreWhileServing(t *testing.T) {
 		t.Errorf("restore error %v is a raw file error", err)
 	}
 }
+
+// TestRestoreChecksChainKey checks that restore refuses, installing
+// nothing, when the data directory's audit chain key (which a restore
+// does not roll back) does not open with the root key given — the server
+// would not start — and accepts it when it opens.
+func TestRestoreChecksChainKey(t *testing.T) {
+	f := newRestoreFixture(t, 1)
+	dataDir := filepath.Join(t.TempDir(), "data")
+	auditDir := filepath.Join(dataDir, "audit")
+	if err := os.MkdirAll(auditDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	other, _, _, err := rootkey.OpenFile(wrongRootKey(t), false, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain := filepath.Join(auditDir, chainKeyFile)
+	if _, err := rootkey.FileDataKey(chain, other.Derive(rootkey.DataKeySealerPurpose), rootkey.Random(rand.Reader)); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	var out bytes.Buffer
+	err = runRestore(t.Context(), restoreOptions{snapshot: f.snapshot, dataDir: dataDir, rootKeyFile: f.rootKey}, now, &out)
+	if err == nil || !strings.Contains(err.Error(), chainKeyFile) || !strings.Contains(err.Error(), "nothing was installed") {
+		t.Fatalf("restore with a chain key under another root key = %v, want a refusal naming %s", err, chainKeyFile)
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, storeFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a refused restore installed the store: %v", err)
+	}
+	ring, _, _, err := rootkey.OpenFile(f.rootKey, false, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(chain)
+	if _, err := rootkey.FileDataKey(chain, ring.Derive(rootkey.DataKeySealerPurpose), rootkey.Random(rand.Reader)); err != nil {
+		t.Fatal(err)
+	}
+	if err := runRestore(t.Context(), restoreOptions{snapshot: f.snapshot, dataDir: dataDir, rootKeyFile: f.rootKey}, now, &out); err != nil {
+		t.Fatalf("restore with the chain key under the same root key = %v", err)
+	}
+}
