@@ -58,6 +58,8 @@ func TestLoad(t *testing.T) {
 		{name: "bad retention", file: `{"vaults":[{"name":"dev","sku":"premium","retentionDays":3}]}`, wantErr: "retentionDays 3"},
 		{name: "bad sku", file: `{"vaults":[{"name":"dev","sku":"gold","retentionDays":7}]}`, wantErr: "sku"},
 		{name: "default vault missing", file: `{"defaultVault":"x"}`, wantErr: "defaultVault"},
+		{name: "bad seal mode", file: `{"sealMode":"tpm"}`, wantErr: "sealMode"},
+		{name: "seal key label with a space", file: `{"sealMode":"hsm","sealKeyLabel":"kw root"}`, wantErr: "sealKeyLabel"},
 		{name: "short ttl", file: `{"tokenTTL":"1m"}`, wantErr: "tokenTTL"},
 		{name: "bad tenant", file: `{"tenantId":"a/b"}`, wantErr: "tenantId"},
 		{name: "issuer not https", file: `{"externalIssuers":[{"issuer":"http://idp","audiences":["a"]}]}`, wantErr: "externalIssuers[0]"},
